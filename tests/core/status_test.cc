@@ -1,0 +1,60 @@
+#include "core/status.h"
+
+#include <gtest/gtest.h>
+
+#include "core/json_writer.h"
+
+namespace freshet {
+namespace {
+
+Result<int> Half(int x) {
+  if (x % 2 != 0) return Status::InvalidArgument(std::to_string(x) + " is odd");
+  return x / 2;
+}
+
+Result<int> Quarter(int x) {
+  FRESHET_ASSIGN_OR_RETURN(int h, Half(x));
+  return Half(h);
+}
+
+TEST(StatusTest, DefaultIsOkAndErrorsCarryCodeAndMessage) {
+  EXPECT_TRUE(Status().ok());
+  Status s = Status::NotFound("no such file 'x'");
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(s.IsNotFound());
+  EXPECT_EQ(s.ToString(), "NotFound: no such file 'x'");
+  EXPECT_EQ(s.WithContext("reading catalog").message(), "reading catalog: no such file 'x'");
+  EXPECT_TRUE(Status::OK().WithContext("anything").ok());
+}
+
+TEST(StatusTest, ResultPropagatesTheFirstError) {
+  EXPECT_EQ(*Quarter(8), 2);
+  Result<int> r = Quarter(6);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "3 is odd");
+  EXPECT_EQ(Quarter(5).value_or(-1), -1);
+}
+
+TEST(JsonWriterTest, EscapesAndNestsCorrectly) {
+  JsonWriter w;
+  w.BeginObject()
+      .Key("a").String("quote\" back\\ nl\n tab\t ctl\x01")
+      .Key("n").Int(-3)
+      .Key("x").Double(0.5)
+      .Key("nan").Double(std::numeric_limits<double>::quiet_NaN())
+      .Key("list").BeginArray().Uint(1).Bool(true).Null().EndArray()
+      .Key("o").BeginObject().EndObject()
+      .EndObject();
+  EXPECT_EQ(w.str(),
+            R"({"a":"quote\" back\\ nl\n tab\t ctl\u0001","n":-3,"x":0.5,"nan":null,)"
+            R"("list":[1,true,null],"o":{}})");
+}
+
+TEST(JsonWriterTest, InvalidUtf8IsReplacedSoOutputStaysValid) {
+  std::string out;
+  AppendJsonString(&out, std::string("ok \xc2\xa3 bad \xa3 end"));
+  EXPECT_EQ(out, "\"ok \xc2\xa3 bad \xef\xbf\xbd end\"");
+}
+
+}  // namespace
+}  // namespace freshet
