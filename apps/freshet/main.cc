@@ -76,8 +76,8 @@ struct IngestFlags {
 
 Result<ingest::IngestOptions> MakeIngestOptions(const IngestFlags& f) {
   ingest::IngestOptions options;
-  FRESHET_ASSIGN_OR_RETURN(options.format, ResolveFormat(f.format, f.files));
   FRESHET_ASSIGN_OR_RETURN(options.reader.field_map, ParseFieldMap(f.map));
+  FRESHET_ASSIGN_OR_RETURN(options.format, ResolveFormat(f.format, f.files));
   if (!f.default_type.empty()) {
     options.reader.default_type = ParseEventType(f.default_type);
     if (!options.reader.default_type) {

@@ -32,11 +32,6 @@ bool ReadFixed(std::string_view s, size_t& pos, int n, int& out) {
 
 bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
-int DaysInMonth(int64_t y, int m) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && IsLeap(y) ? 29 : kDays[m - 1];
-}
-
 Status Bad(std::string_view text, std::string_view why) {
   return Status::InvalidArgument("'" + std::string(text) + "' " + std::string(why));
 }
@@ -114,6 +109,11 @@ Result<int64_t> ParseIso(std::string_view text) {
 }
 
 }  // namespace
+
+int DaysInMonth(int64_t y, int m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && IsLeap(y) ? 29 : kDays[m - 1];
+}
 
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   // Howard Hinnant's days_from_civil: shift the year to start in March so leap days come last.

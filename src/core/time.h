@@ -15,6 +15,9 @@ namespace freshet {
 // Returns InvalidArgument with the reason otherwise (the caller adds field and line).
 Result<int64_t> ParseTimestamp(std::string_view text);
 
+// Days in `month` (1..12) of the proleptic Gregorian `year`.
+int DaysInMonth(int64_t year, int month);
+
 // Days since 1970-01-01 of a proleptic Gregorian date. REQUIRES: month in 1..12, day in 1..31.
 int64_t DaysFromCivil(int64_t year, unsigned month, unsigned day);
 

@@ -143,10 +143,4 @@ std::string CutForReject(std::string_view line, size_t max_bytes) {
   return std::string(line.substr(0, cut));
 }
 
-int DaysInMonth(int64_t year, int month) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-  return month == 2 && leap ? 29 : kDays[month - 1];
-}
-
 }  // namespace freshet::io

@@ -40,7 +40,4 @@ void AppendInt(int64_t value, std::string& out);
 // `line` cut to at most `max_bytes`, backing off so that a multi-byte UTF-8 sequence is not split.
 std::string CutForReject(std::string_view line, size_t max_bytes = 512);
 
-// Days in `month` (1..12) of the proleptic Gregorian `year`.
-int DaysInMonth(int64_t year, int month);
-
 }  // namespace freshet::io

@@ -126,6 +126,12 @@ struct DatasetCase {
   uint32_t items;
 };
 
+std::string DatasetName(size_t index) {
+  static const char* kNames[] = {"AmazonBeauty", "AmazonSports", "MovieLens100k",
+                                 "DigineticaSample", "OnlineRetail"};
+  return kNames[index];
+}
+
 class SharedDatasetTest : public ::testing::TestWithParam<DatasetCase> {};
 
 TEST_P(SharedDatasetTest, IngestsWithTheDocumentedCounts) {
@@ -157,11 +163,7 @@ INSTANTIATE_TEST_SUITE_P(
         // Users: 922 customers plus one anonymous user per invoice without a customer.
         DatasetCase{"online-retail/OnlineRetail_first39529.csv", io::Format::kOnlineRetail, 39529,
                     1192, 2783}),
-    [](const ::testing::TestParamInfo<DatasetCase>& info) {
-      static const char* kNames[] = {"AmazonBeauty", "AmazonSports", "MovieLens100k",
-                                     "DigineticaSample", "OnlineRetail"};
-      return std::string(kNames[info.index]);
-    });
+    [](const ::testing::TestParamInfo<DatasetCase>& info) { return DatasetName(info.index); });
 
 }  // namespace
 }  // namespace freshet::ingest
