@@ -147,7 +147,7 @@ JsonWriter& JsonWriter::Double(double v) {
     return *this;
   }
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  std::snprintf(buf, sizeof(buf), "%.9g", v);
   out_ += buf;
   return *this;
 }

@@ -24,6 +24,7 @@ Result<StoreStats> ComputeStats(const EventStore& store, const EventTable& table
   s.first_ts_ms = table.ts_ms.front();  // the table is sorted by time
   s.last_ts_ms = table.ts_ms.back();
   std::vector<uint64_t> item_events(table.num_items, 0), item_buys(table.num_items, 0);
+  std::vector<uint64_t> item_impressions(table.num_items, 0);
   std::vector<bool> user_seen(table.num_users, false);
   std::vector<uint64_t> pairs;
   pairs.reserve(table.size());
@@ -32,15 +33,20 @@ Result<StoreStats> ComputeStats(const EventStore& store, const EventTable& table
     user_seen[table.user[i]] = true;
     ItemId item = table.item[i];
     if (item == kNoId) continue;
-    ++item_events[item];
+    if (table.type[i] == EventType::kImpression) {
+      ++item_impressions[item];
+    } else {
+      ++item_events[item];
+    }
     if (table.type[i] == EventType::kBuy) ++item_buys[item];
     pairs.push_back(static_cast<uint64_t>(table.user[i]) << 32 | item);
   }
   std::sort(pairs.begin(), pairs.end());
   s.user_item_pairs = static_cast<uint64_t>(std::unique(pairs.begin(), pairs.end()) - pairs.begin());
   s.active_users = static_cast<uint32_t>(std::count(user_seen.begin(), user_seen.end(), true));
-  s.active_items = static_cast<uint32_t>(
-      std::count_if(item_events.begin(), item_events.end(), [](uint64_t n) { return n > 0; }));
+  for (ItemId i = 0; i < table.num_items; ++i) {
+    if (item_events[i] + item_impressions[i] > 0) ++s.active_items;
+  }
   if (s.active_users > 0 && s.active_items > 0) {
     s.density = static_cast<double>(s.user_item_pairs) /
                 (static_cast<double>(s.active_users) * s.active_items);
@@ -57,7 +63,8 @@ Result<StoreStats> ComputeStats(const EventStore& store, const EventTable& table
   for (size_t r = 0; r < k && item_events[order[r]] > 0; ++r) {
     TopItem t;
     t.id = store.ItemName(order[r]);
-    t.events = item_events[order[r]];
+    t.interactions = item_events[order[r]];
+    t.impressions = item_impressions[order[r]];
     t.buys = item_buys[order[r]];
     Item item;
     if (store.GetItem(order[r], &item).ok()) t.title = item.title;
@@ -90,7 +97,8 @@ std::string StoreStats::ToJson() const {
   w.Key("top_items").BeginArray();
   for (const TopItem& t : top_items) {
     w.BeginObject().Key("item").String(t.id).Key("title").String(t.title);
-    w.Key("events").Uint(t.events).Key("buys").Uint(t.buys).EndObject();
+    w.Key("interactions").Uint(t.interactions).Key("impressions").Uint(t.impressions);
+    w.Key("buys").Uint(t.buys).EndObject();
   }
   w.EndArray();
   w.Key("store_bytes").Uint(store_bytes);
@@ -125,11 +133,11 @@ std::string StoreStats::ToText() const {
   std::snprintf(buf, sizeof(buf), "store size    %.1f MiB\n", store_bytes / 1048576.0);
   out += buf;
   if (!top_items.empty()) {
-    out += "most popular items:\n";
+    out += "most popular items (by interactions other than impressions):\n";
     int rank = 0;
     for (const TopItem& t : top_items) {
-      std::snprintf(buf, sizeof(buf), "  %2d. %-14s %8llu events %6llu buys  %s\n", ++rank,
-                    t.id.c_str(), static_cast<unsigned long long>(t.events),
+      std::snprintf(buf, sizeof(buf), "  %2d. %-14s %7llu interactions %5llu buys  %s\n", ++rank,
+                    t.id.c_str(), static_cast<unsigned long long>(t.interactions),
                     static_cast<unsigned long long>(t.buys), t.title.substr(0, 48).c_str());
       out += buf;
     }

@@ -17,7 +17,8 @@ namespace freshet::store {
 struct TopItem {
   std::string id;
   std::string title;  // empty without a catalog entry
-  uint64_t events = 0;
+  uint64_t interactions = 0;  // events other than impressions: what users did, not were shown
+  uint64_t impressions = 0;
   uint64_t buys = 0;
 };
 
@@ -33,7 +34,7 @@ struct StoreStats {
   int64_t first_ts_ms = 0;
   int64_t last_ts_ms = 0;
   std::array<uint64_t, kNumEventTypes> by_type{};
-  std::vector<TopItem> top_items;  // by event count
+  std::vector<TopItem> top_items;  // by interactions
   uint64_t store_bytes = 0;
 
   // {"events":…, "users":…, "items":…, "by_type":{…}, "top_items":[…], …}
@@ -42,7 +43,8 @@ struct StoreStats {
   std::string ToText() const;
 };
 
-// Computes the statistics of `table` (read from `store`), with the `top_k` most frequent items.
+// Computes the statistics of `table` (read from `store`), with the `top_k` items users interacted
+// with most (impressions do not count: they measure the shop's choices, not the users').
 Result<StoreStats> ComputeStats(const EventStore& store, const EventTable& table, size_t top_k);
 
 }  // namespace freshet::store
