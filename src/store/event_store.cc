@@ -1,5 +1,7 @@
 #include "store/event_store.h"
 
+#include "store/dictionary.h"
+
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
@@ -38,28 +40,6 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.IsInvalidArgument()) return Status::InvalidArgument(std::move(msg));
   return Status::IOError(std::move(msg));
 }
-
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
-// External string id <-> dense id. Ids are assigned in first-seen order from 0.
-struct Dictionary {
-  std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> ids;
-  std::vector<std::string> names;
-
-  std::optional<uint32_t> Find(std::string_view name) const {
-    auto it = ids.find(name);
-    if (it == ids.end()) return std::nullopt;
-    return it->second;
-  }
-  void Add(std::string name) {
-    auto id = static_cast<uint32_t>(names.size());
-    ids.emplace(name, id);
-    names.push_back(std::move(name));
-  }
-};
 
 std::string DictKey(char prefix, uint32_t id) {
   std::string key(5, prefix);
@@ -158,7 +138,7 @@ struct EventStore::Impl {
         return Status::Corruption("dictionary key with unknown prefix");
       }
       uint32_t id = GetBigEndian32(k.data() + 1);
-      if (id != d.names.size()) {
+      if (id != d.size()) {
         return Status::Corruption("dictionary ids are not contiguous at id " + std::to_string(id));
       }
       d.Add(it->value().ToString());
@@ -318,7 +298,7 @@ Status EventStore::Append(std::span<const Event> events, std::span<const std::st
     if (auto id = dict.Find(name)) return *id;
     auto it = pending.find(name);
     if (it != pending.end()) return it->second;
-    auto id = static_cast<uint32_t>(dict.names.size() + added.size());
+    auto id = static_cast<uint32_t>(dict.size() + added.size());
     pending.emplace(name, id);
     added.emplace_back(name);
     return id;
@@ -354,11 +334,11 @@ Status EventStore::Append(std::span<const Event> events, std::span<const std::st
       ++local.accepted;
     }
     for (size_t j = 0; j < new_users.size(); ++j) {
-      auto id = static_cast<uint32_t>(m.users.names.size() + j);
+      auto id = static_cast<uint32_t>(m.users.size() + j);
       batch.Put(m.cf[kDict], DictKey(kUserDictPrefix, id), new_users[j]);
     }
     for (size_t j = 0; j < new_items.size(); ++j) {
-      auto id = static_cast<uint32_t>(m.items.names.size() + j);
+      auto id = static_cast<uint32_t>(m.items.size() + j);
       batch.Put(m.cf[kDict], DictKey(kItemDictPrefix, id), new_items[j]);
     }
   }
@@ -401,7 +381,7 @@ Status EventStore::PutItems(std::span<const Item> items) {
       } else if (auto it = pending.find(item.id); it != pending.end()) {
         id = it->second;
       } else {
-        id = static_cast<uint32_t>(m.items.names.size() + added.size());
+        id = static_cast<uint32_t>(m.items.size() + added.size());
         pending.emplace(item.id, id);
         added.push_back(item.id);
         batch.Put(m.cf[kDict], DictKey(kItemDictPrefix, id), item.id);
@@ -437,7 +417,7 @@ Status EventStore::PutUsers(std::span<const User> users) {
       } else if (auto it = pending.find(user.id); it != pending.end()) {
         id = it->second;
       } else {
-        id = static_cast<uint32_t>(m.users.names.size() + added.size());
+        id = static_cast<uint32_t>(m.users.size() + added.size());
         pending.emplace(user.id, id);
         added.push_back(user.id);
         batch.Put(m.cf[kDict], DictKey(kUserDictPrefix, id), user.id);
@@ -480,22 +460,22 @@ std::optional<ItemId> EventStore::FindItem(std::string_view name) const {
 
 std::string EventStore::UserName(UserId id) const {
   std::shared_lock lock(impl_->dict_mu);
-  assert(id < impl_->users.names.size());
-  return impl_->users.names[id];
+  assert(id < impl_->users.size());
+  return impl_->users.name(id);
 }
 
 std::string EventStore::ItemName(ItemId id) const {
   std::shared_lock lock(impl_->dict_mu);
-  assert(id < impl_->items.names.size());
-  return impl_->items.names[id];
+  assert(id < impl_->items.size());
+  return impl_->items.name(id);
 }
 
 StoreCounts EventStore::counts() const {
   StoreCounts c;
   c.events = impl_->next_seq_published.load(std::memory_order_acquire);
   std::shared_lock lock(impl_->dict_mu);
-  c.users = static_cast<uint32_t>(impl_->users.names.size());
-  c.items = static_cast<uint32_t>(impl_->items.names.size());
+  c.users = static_cast<uint32_t>(impl_->users.size());
+  c.items = static_cast<uint32_t>(impl_->items.size());
   return c;
 }
 
@@ -528,8 +508,8 @@ Status EventStore::LoadEventTable(EventTable* table) const {
     snapshot = m.db->GetSnapshot();
     table->Reserve(m.next_seq);
     std::shared_lock dict_lock(m.dict_mu);
-    table->num_users = static_cast<uint32_t>(m.users.names.size());
-    table->num_items = static_cast<uint32_t>(m.items.names.size());
+    table->num_users = static_cast<uint32_t>(m.users.size());
+    table->num_items = static_cast<uint32_t>(m.items.size());
   }
   ro.snapshot = snapshot;
   Status result;
