@@ -7,6 +7,7 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config    # toolchain
   librocksdb-dev                      # the embedded store
   libsimdjson-dev                     # JSON input
+  libeigen3-dev                       # dense math for the models
   libfmt-dev libcli11-dev             # output formatting, command line
   libgtest-dev libgmock-dev           # tests
   libbenchmark-dev                    # bench/

@@ -1,0 +1,18 @@
+#include "model/recommender.h"
+
+#include <cassert>
+#include <limits>
+
+namespace freshet::model {
+
+void Recommender::ScoreItems(UserId user, std::span<const ItemId> history,
+                             std::span<const ItemId> items, std::span<float> out) const {
+  assert(items.size() == out.size());
+  std::vector<float> all(num_items());
+  ScoreAll(user, history, all);
+  for (size_t i = 0; i < items.size(); ++i) {
+    out[i] = items[i] < all.size() ? all[items[i]] : -std::numeric_limits<float>::infinity();
+  }
+}
+
+}  // namespace freshet::model

@@ -1,0 +1,83 @@
+#pragma once
+
+// The interface every retrieval model implements (popularity, Swing, ItemKNN, BPR, SASRec), and
+// what evaluation and serving call. Models index items by the store's dense ids.
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/ids.h"
+#include "core/status.h"
+#include "model/sequences.h"
+#include "store/event_table.h"
+
+namespace freshet::model {
+
+// What a model is fitted on. The protocol (eval/split.h) has already removed held-out events.
+struct TrainData {
+  const store::EventTable* table = nullptr;     // events to fit on, sorted by time
+  const UserSequences* sequences = nullptr;     // the same events as per-user sequences
+  // Optional: per user, the held-out next item after `sequences` (kNoId for none). Models that
+  // train in epochs evaluate on it after each epoch and stop early when it stops improving.
+  std::span<const ItemId> validation_targets;
+};
+
+struct FitOptions {
+  int threads = 1;         // worker threads; 0 = one per core
+  uint64_t seed = 42;      // every random choice derives from it; logged
+  bool progress = true;    // progress lines on stderr
+};
+
+// One epoch of training, for reports and the per-epoch validation curve.
+struct EpochStat {
+  int epoch = 0;
+  double loss = 0;
+  double seconds = 0;
+  double samples_per_s = 0;
+  std::vector<std::pair<std::string, double>> validation;  // e.g. {"NDCG@10", 0.041}
+};
+
+struct TrainReport {
+  double seconds = 0;  // wall time of Fit
+  std::vector<EpochStat> epochs;
+  int best_epoch = 0;  // the epoch whose weights were kept (0 for models without epochs)
+};
+
+class Recommender {
+ public:
+  virtual ~Recommender() = default;
+
+  // "pop", "swing", "itemknn", "bpr", "sasrec".
+  virtual std::string_view kind() const = 0;
+  // Items the model can score: ids [0, num_items()).
+  virtual uint32_t num_items() const = 0;
+
+  // Fits on `data`, replacing any previous state. InvalidArgument for unusable data (e.g. no
+  // interactions). Not thread-safe with any other call.
+  virtual Status Fit(const TrainData& data, const FitOptions& options, TrainReport* report) = 0;
+
+  // Scores every item for a user whose recent interactions are `history` (item ids, oldest
+  // first; may be empty, may hold ids >= num_items(), which are ignored). `user` is the user's
+  // dense id, or kNoId / an id unseen at training time: sequence and co-occurrence models must
+  // then still personalise from `history`. Higher is better. REQUIRES: out.size() == num_items().
+  // Thread-safe: const, per-call scratch only.
+  virtual void ScoreAll(UserId user, std::span<const ItemId> history,
+                        std::span<float> out) const = 0;
+
+  // Scores of the listed items, in order. The default calls ScoreAll; models override it when
+  // scoring a few candidates is much cheaper than scoring the catalog. Thread-safe.
+  virtual void ScoreItems(UserId user, std::span<const ItemId> history,
+                          std::span<const ItemId> items, std::span<float> out) const;
+
+  // Up to k items most related to `item` with their scores, best first (excluding the item).
+  // Thread-safe.
+  virtual void Similar(ItemId item, size_t k,
+                       std::vector<std::pair<ItemId, float>>* out) const = 0;
+};
+
+}  // namespace freshet::model
