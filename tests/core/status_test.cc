@@ -58,3 +58,29 @@ TEST(JsonWriterTest, InvalidUtf8IsReplacedSoOutputStaysValid) {
 
 }  // namespace
 }  // namespace freshet
+
+#include "core/crc32c.h"
+
+namespace freshet {
+namespace {
+
+TEST(Crc32cTest, MatchesPublishedCheckValues) {
+  // The standard check value of CRC-32C over "123456789" (RFC 3720, appendix B.4 vectors).
+  EXPECT_EQ(Crc32c("123456789"), 0xe3069283u);
+  EXPECT_EQ(Crc32c(""), 0u);
+  std::string zeros(32, '\0');
+  EXPECT_EQ(Crc32c(zeros), 0x8a9136aau);
+  std::string ones(32, '\xff');
+  EXPECT_EQ(Crc32c(ones), 0x62a8ab43u);
+}
+
+TEST(Crc32cTest, ContinuingEqualsOneShot) {
+  std::string s = "the quick brown fox jumps over the lazy dog, twice over";
+  for (size_t cut = 0; cut <= s.size(); ++cut) {
+    uint32_t a = Crc32c(0, s.data(), cut);
+    EXPECT_EQ(Crc32c(a, s.data() + cut, s.size() - cut), Crc32c(s)) << cut;
+  }
+}
+
+}  // namespace
+}  // namespace freshet
