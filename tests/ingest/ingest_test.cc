@@ -126,6 +126,9 @@ struct DatasetCase {
   uint32_t items;
 };
 
+// Keeps ctest's test names readable instead of a byte dump of the parameter.
+void PrintTo(const DatasetCase& c, std::ostream* os) { *os << c.path; }
+
 std::string DatasetName(size_t index) {
   static const char* kNames[] = {"AmazonBeauty", "AmazonSports", "MovieLens100k",
                                  "DigineticaSample", "OnlineRetail"};
