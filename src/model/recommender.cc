@@ -15,4 +15,12 @@ void Recommender::ScoreItems(UserId user, std::span<const ItemId> history,
   }
 }
 
+Status Recommender::Save(ModelWriter&) const {
+  return Status(Status::Code::kUnimplemented, std::string(kind()) + " models cannot be saved");
+}
+
+Status Recommender::Load(const ModelReader&) {
+  return Status(Status::Code::kUnimplemented, std::string(kind()) + " models cannot be loaded");
+}
+
 }  // namespace freshet::model

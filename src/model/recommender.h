@@ -13,6 +13,7 @@
 
 #include "core/ids.h"
 #include "core/status.h"
+#include "model/model_file.h"
 #include "model/sequences.h"
 #include "store/event_table.h"
 
@@ -78,6 +79,12 @@ class Recommender {
   // Thread-safe.
   virtual void Similar(ItemId item, size_t k,
                        std::vector<std::pair<ItemId, float>>* out) const = 0;
+
+  // Writes the model's options and state as entries of `writer` (kind and dataset fingerprint are
+  // written by SaveModel in model/registry.h). The default reports Unimplemented.
+  virtual Status Save(ModelWriter& writer) const;
+  // Restores what Save wrote. Corruption naming the entry when it is missing or inconsistent.
+  virtual Status Load(const ModelReader& reader);
 };
 
 }  // namespace freshet::model
