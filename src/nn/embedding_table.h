@@ -1,0 +1,138 @@
+#pragma once
+
+// Recsys-grade embedding tables: rows addressed by dense id (the store's dictionaries hand them
+// out), growable for new ids without touching existing rows, an optimizer state per row, and
+// sparse updates that touch only the rows an example uses, from several threads at once (Hogwild,
+// Recht et al. 2011). For BPR, FM / DeepFM / DCN-v2 feature embeddings and online learning.
+//
+// Hogwild safety. Every element of a row (value and optimizer state) is read and written through
+// std::atomic_ref<float> with relaxed ordering, so concurrent ReadRow / Dot / WriteRow /
+// ApplyGradient calls on any rows, the same row included, are free of data races in the C++ sense
+// and ThreadSanitizer stays quiet. Relaxed element-wise atomics do not make a row update atomic:
+// a reader may see a row half-updated, and two concurrent updates of one row may interleave so
+// that part of one is lost; SGD-style training tolerates both (that is the Hogwild argument).
+// On x86-64 a relaxed float load or store is a plain mov, so the cost is only that the compiler
+// does not vectorise these loops.
+//
+// Everything that reallocates or reads without atomics (Grow, values(), set_learning_rate) needs
+// exclusive access: no other call on the table may run concurrently.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/status.h"
+
+namespace freshet::nn {
+
+// Persisted by models in their options: never renumber.
+enum class SparseOptimizer : uint8_t {
+  kSgd = 0,      // w -= lr * g. No state; the classic choice for BPR.
+  kAdagrad = 1,  // acc += g^2; w -= lr * g / (sqrt(acc) + eps). Per-row rates, frequent rows cool.
+  // Lazy Adam: a row's moments change only when the row gets a gradient, and its bias correction
+  // uses the row's OWN update count t_row: m_hat = m / (1 - beta1^t_row). TF's LazyAdam also
+  // leaves untouched rows' moments alone but corrects with the global step, so a row first seen at
+  // step 10000 gets no correction: its first move is (1 - beta1) / sqrt(1 - beta2) ~ 3.2 lr and
+  // its next few grow larger still while m and v warm up at different speeds. With per-row counts
+  // every row, rare or new, starts as a fresh Adam would: the first update moves each coordinate
+  // by about lr. That is what new items arriving online need. Costs one uint32 per row.
+  kAdam = 2,
+};
+
+struct EmbeddingTableOptions {
+  int dim = 64;  // REQUIRES: > 0
+  SparseOptimizer optimizer = SparseOptimizer::kAdam;
+  float learning_rate = 1e-3f;  // Adam ~1e-3; SGD / Adagrad for BPR ~0.05
+  // Decoupled and lazy: a row's weights shrink by lr * weight_decay * w when that row is updated,
+  // never in between. For SGD this is the usual L2 regularisation of the rows in a sample.
+  float weight_decay = 0.0f;
+  float beta1 = 0.9f;    // Adam
+  float beta2 = 0.999f;  // Adam
+  float eps = 1e-8f;     // Adam and Adagrad denominators
+  float adagrad_initial_accumulator = 0.1f;  // TF's default: the first steps are not huge
+  // New rows start N(0, init_stddev^2); the values of row r depend only on (seed, r), so a table
+  // grown in any number of steps, or rebuilt, starts identical.
+  float init_stddev = 0.01f;
+  uint64_t seed = 42;
+  uint32_t max_rows = 0;  // 0 = unlimited; Grow beyond it fails (bounds memory under id churn)
+};
+
+// Gradients for a batch of rows, summed per id (a row used twice in a batch gets one update with
+// the summed gradient, so lazy Adam counts it once). Reused across batches: Clear keeps capacity,
+// so steady-state training does not allocate. Not thread-safe: one per worker.
+class SparseGrad {
+ public:
+  explicit SparseGrad(int dim) : dim_(dim) {}
+
+  int dim() const { return dim_; }
+  size_t size() const { return ids_.size(); }
+  uint32_t id(size_t i) const { return ids_[i]; }
+  std::span<const float> grad(size_t i) const {
+    return {grads_.data() + i * static_cast<size_t>(dim_), static_cast<size_t>(dim_)};
+  }
+
+  // The accumulator of row `id`, zero when first touched since Clear. The span is invalidated by
+  // the next call that touches a new id.
+  std::span<float> Row(uint32_t id);
+  // Row(id) += scale * g. REQUIRES: g.size() == dim().
+  void Add(uint32_t id, std::span<const float> g, float scale = 1.0f);
+  void Clear();
+
+ private:
+  int dim_;
+  std::vector<uint32_t> ids_;
+  std::vector<float> grads_;     // size() rows of dim_
+  std::vector<int32_t> slot_of_; // id -> index into ids_, -1 if absent; grows to the largest id
+};
+
+class EmbeddingTable {
+ public:
+  // InvalidArgument for dim <= 0, a negative rate or decay, betas outside [0, 1), eps <= 0, or rows
+  // above max_rows.
+  static Result<std::unique_ptr<EmbeddingTable>> Create(const EmbeddingTableOptions& options,
+                                                        uint32_t rows);
+  EmbeddingTable(const EmbeddingTable&) = delete;
+  EmbeddingTable& operator=(const EmbeddingTable&) = delete;
+
+  const EmbeddingTableOptions& options() const { return options_; }
+  int dim() const { return options_.dim; }
+  uint32_t rows() const { return rows_; }
+
+  // Appends rows up to new_rows (no-op if already that large): existing rows, values and optimizer
+  // state, are untouched; new rows get their (seed, row) initial values and fresh state.
+  // ResourceExhausted beyond options.max_rows. Exclusive: may reallocate.
+  Status Grow(uint32_t new_rows);
+
+  // Hogwild-safe (see the file comment). REQUIRES: row < rows(); spans of size dim().
+  void ReadRow(uint32_t row, std::span<float> out) const;
+  float Dot(uint32_t row, std::span<const float> x) const;
+  void WriteRow(uint32_t row, std::span<const float> values);
+  // One optimizer step of `row` with gradient `grad` (plus weight decay).
+  void ApplyGradient(uint32_t row, std::span<const float> grad);
+  // ApplyGradient for every row of `grads`. REQUIRES: grads.dim() == dim().
+  void ApplyGradients(const SparseGrad& grads);
+  // Times the row has been updated (lazy Adam's t_row; counted for every optimizer).
+  uint32_t update_count(uint32_t row) const;
+
+  // All values, row-major [rows(), dim()], for GEMMs (scoring the catalog) and snapshots.
+  // Exclusive with writers: reads without atomics. Invalidated by Grow.
+  std::span<const float> values() const { return {values_.data(), values_.size()}; }
+
+  // Exclusive.
+  void set_learning_rate(float lr) { options_.learning_rate = lr; }
+
+ private:
+  explicit EmbeddingTable(const EmbeddingTableOptions& options) : options_(options) {}
+  void InitRow(uint32_t row);
+
+  EmbeddingTableOptions options_;
+  uint32_t rows_ = 0;
+  std::vector<float> values_;
+  std::vector<float> state1_;  // Adam m / Adagrad accumulator; empty for SGD
+  std::vector<float> state2_;  // Adam v; empty otherwise
+  std::vector<uint32_t> steps_;
+};
+
+}  // namespace freshet::nn

@@ -1,0 +1,190 @@
+#include "nn/loss.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <limits>
+
+namespace freshet::nn {
+namespace {
+
+// log(1 + exp(x)) without overflow for large x or cancellation for very negative x.
+double Softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
+double Sigmoid(double x) {
+  // Evaluated on the side where exp cannot overflow.
+  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
+  const double e = std::exp(x);
+  return e / (1.0 + e);
+}
+
+}  // namespace
+
+template <typename T>
+LossValue SampledBinaryCrossEntropy(ConstMatrixRef<T> hidden, std::span<const ItemId> positives,
+                                    std::span<const ItemId> negatives, ConstMatrixRef<T> items,
+                                    T grad_scale, MatrixRef<T> d_hidden, MatrixRef<T> d_items) {
+  const Eigen::Index rows = hidden.rows();
+  assert(positives.size() == static_cast<size_t>(rows));
+  assert(rows == 0 || negatives.size() % static_cast<size_t>(rows) == 0);
+  assert(d_hidden.rows() == rows && d_hidden.cols() == hidden.cols());
+  assert(d_items.rows() == items.rows() && d_items.cols() == items.cols());
+  const size_t k = rows == 0 ? 0 : negatives.size() / static_cast<size_t>(rows);
+  LossValue loss;
+  for (Eigen::Index r = 0; r < rows; ++r) {
+    auto dh = d_hidden.row(r);
+    dh.setZero();
+    const ItemId pos = positives[r];
+    if (pos == kNoId) continue;
+    assert(pos < items.rows());
+    const auto h = hidden.row(r);
+    const double s_pos = h.dot(items.row(pos));
+    loss.sum += Softplus(-s_pos);
+    ++loss.count;
+    // d softplus(-s) / ds = sigmoid(s) - 1.
+    const T g_pos = static_cast<T>(Sigmoid(s_pos) - 1.0) * grad_scale;
+    dh += g_pos * items.row(pos);
+    d_items.row(pos) += g_pos * h;
+    for (size_t j = 0; j < k; ++j) {
+      const ItemId neg = negatives[r * k + j];
+      if (neg == kNoId) continue;
+      assert(neg < items.rows());
+      const double s_neg = h.dot(items.row(neg));
+      loss.sum += Softplus(s_neg);
+      const T g_neg = static_cast<T>(Sigmoid(s_neg)) * grad_scale;
+      dh += g_neg * items.row(neg);
+      d_items.row(neg) += g_neg * h;
+    }
+  }
+  return loss;
+}
+
+template <typename T>
+LossValue SampledSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden,
+                                         std::span<const ItemId> positives,
+                                         std::span<const ItemId> negatives,
+                                         ConstMatrixRef<T> items, std::span<const T> log_q,
+                                         T grad_scale, MatrixRef<T> d_hidden,
+                                         MatrixRef<T> d_items, Workspace& ws) const {
+  const Eigen::Index rows = hidden.rows();
+  assert(positives.size() == static_cast<size_t>(rows));
+  assert(rows == 0 || negatives.size() % static_cast<size_t>(rows) == 0);
+  assert(log_q.empty() || log_q.size() == static_cast<size_t>(items.rows()));
+  assert(d_hidden.rows() == rows && d_hidden.cols() == hidden.cols());
+  assert(d_items.rows() == items.rows() && d_items.cols() == items.cols());
+  const size_t k = rows == 0 ? 0 : negatives.size() / static_cast<size_t>(rows);
+  if (ws.logits.size() < k + 1) ws.logits.resize(k + 1);
+  T* logit = ws.logits.data();
+  // Candidate c of a row: c == 0 the positive, else negative c - 1.
+  auto candidate = [&](Eigen::Index r, size_t c) {
+    return c == 0 ? positives[r] : negatives[r * k + c - 1];
+  };
+  LossValue loss;
+  for (Eigen::Index r = 0; r < rows; ++r) {
+    auto dh = d_hidden.row(r);
+    dh.setZero();
+    const ItemId pos = positives[r];
+    if (pos == kNoId) continue;
+    const auto h = hidden.row(r);
+    // An excluded candidate (accidental hit or kNoId) gets logit -inf: weight exactly zero.
+    T mx = std::numeric_limits<T>::lowest();
+    for (size_t c = 0; c <= k; ++c) {
+      const ItemId id = candidate(r, c);
+      if (id == kNoId || (c > 0 && options_.remove_accidental_hits && id == pos)) {
+        logit[c] = -std::numeric_limits<T>::infinity();
+        continue;
+      }
+      assert(id < items.rows());
+      logit[c] = h.dot(items.row(id)) - (log_q.empty() ? T(0) : log_q[id]);
+      mx = std::max(mx, logit[c]);
+    }
+    double sum = 0;
+    for (size_t c = 0; c <= k; ++c) sum += std::exp(static_cast<double>(logit[c] - mx));
+    const double lse = mx + std::log(sum);
+    loss.sum += lse - logit[0];
+    ++loss.count;
+    for (size_t c = 0; c <= k; ++c) {
+      const ItemId id = candidate(r, c);
+      if (logit[c] == -std::numeric_limits<T>::infinity()) continue;
+      const double p = std::exp(static_cast<double>(logit[c]) - lse);
+      const T g = static_cast<T>(p - (c == 0 ? 1.0 : 0.0)) * grad_scale;
+      dh += g * items.row(id);
+      d_items.row(id) += g * h;
+    }
+  }
+  return loss;
+}
+
+template <typename T>
+FullSoftmaxLoss<T>::Workspace::Workspace(const FullSoftmaxLoss& loss, int num_items, int dim)
+    : logits(loss.options().chunk_rows, num_items),
+      h(loss.options().chunk_rows, dim),
+      dh(loss.options().chunk_rows, dim),
+      rows(static_cast<size_t>(loss.options().chunk_rows)) {}
+
+template <typename T>
+LossValue FullSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden, std::span<const ItemId> targets,
+                                      ConstMatrixRef<T> items, T grad_scale,
+                                      MatrixRef<T> d_hidden, MatrixRef<T> d_items,
+                                      Workspace& ws) const {
+  const Eigen::Index n = hidden.rows();
+  const Eigen::Index num_items = items.rows();
+  const Eigen::Index dim = hidden.cols();
+  assert(targets.size() == static_cast<size_t>(n) && items.cols() == dim);
+  assert(d_hidden.rows() == n && d_hidden.cols() == dim);
+  assert(d_items.rows() == num_items && d_items.cols() == dim);
+  const int chunk = options_.chunk_rows;
+  assert(chunk > 0);
+  if (ws.logits.cols() < num_items) ws.logits.resize(chunk, num_items);
+  if (ws.h.cols() != dim) {
+    ws.h.resize(chunk, dim);
+    ws.dh.resize(chunk, dim);
+  }
+  LossValue loss;
+  d_hidden.setZero();
+  Eigen::Index next = 0;
+  while (next < n) {
+    // Gather the next `chunk` rows that have a target.
+    int m = 0;
+    for (; next < n && m < chunk; ++next) {
+      if (targets[next] == kNoId) continue;
+      assert(targets[next] < num_items);
+      ws.rows[m] = next;
+      ws.h.row(m) = hidden.row(next);
+      ++m;
+    }
+    if (m == 0) break;
+    auto h = ws.h.topRows(m);
+    auto logits = ws.logits.topLeftCorner(m, num_items);
+    logits.noalias() = h * items.transpose();
+    for (int i = 0; i < m; ++i) {
+      auto row = logits.row(i).array();
+      const ItemId target = targets[ws.rows[i]];
+      const T target_logit = row(target);
+      const T mx = row.maxCoeff();
+      // exp once, in place; the row becomes softmax * grad_scale, then the target's -grad_scale.
+      row = (row - mx).exp();
+      const double sum = row.template cast<double>().sum();
+      loss.sum += static_cast<double>(mx) + std::log(sum) - static_cast<double>(target_logit);
+      row *= static_cast<T>(static_cast<double>(grad_scale) / sum);
+      row(target) -= grad_scale;
+    }
+    loss.count += m;
+    auto dh = ws.dh.topRows(m);
+    dh.noalias() = logits * items;
+    d_items.noalias() += logits.transpose() * h;
+    for (int i = 0; i < m; ++i) d_hidden.row(ws.rows[i]) = dh.row(i);
+  }
+  return loss;
+}
+
+#define FRESHET_NN_INSTANTIATE(T)                                                             \
+  template LossValue SampledBinaryCrossEntropy<T>(                                            \
+      ConstMatrixRef<T>, std::span<const ItemId>, std::span<const ItemId>, ConstMatrixRef<T>, \
+      T, MatrixRef<T>, MatrixRef<T>);                                                         \
+  template class SampledSoftmaxLoss<T>;                                                       \
+  template class FullSoftmaxLoss<T>;
+FRESHET_NN_INSTANTIATE(float)
+FRESHET_NN_INSTANTIATE(double)
+#undef FRESHET_NN_INSTANTIATE
+
+}  // namespace freshet::nn

@@ -1,0 +1,107 @@
+#pragma once
+
+// Next-item losses over hidden states and an item table, with their gradients.
+//
+// All of them score a hidden row h against item rows e of `items` ([num_items, dim]) by the dot
+// product h . e (SASRec ties the output layer to the input item embedding), ignore rows whose
+// target is kNoId (padding), and return the loss SUM with the number of rows counted. Gradients
+// are multiplied by `grad_scale`: pass 1 / (targets in the whole batch) so that data-parallel
+// workers, each handling part of the batch, produce gradients that sum to the gradient of the
+// batch mean. d_hidden is overwritten (zero on ignored rows); d_items is ADDED to (pass the item
+// table's gradient buffer from the worker's GradSink).
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/ids.h"
+#include "nn/tensor.h"
+
+namespace freshet::nn {
+
+struct LossValue {
+  double sum = 0;     // sum of per-row losses
+  int64_t count = 0;  // rows that had a target
+  double mean() const { return count > 0 ? sum / static_cast<double>(count) : 0.0; }
+};
+
+// SASRec's loss (Kang & McAuley 2018): for each row, binary cross-entropy of the positive item
+// against label 1 plus that of each sampled negative against label 0:
+//   softplus(-h.e_pos) + sum_k softplus(h.e_neg_k).
+// negatives holds k ids per row (row r's at [r * k, r * k + k)), k = negatives.size() / rows; a
+// negative equal to kNoId is skipped. REQUIRES: negatives.size() is a multiple of hidden.rows();
+// ids below items.rows(); d_hidden shaped like hidden, d_items like items.
+template <typename T>
+LossValue SampledBinaryCrossEntropy(ConstMatrixRef<T> hidden, std::span<const ItemId> positives,
+                                    std::span<const ItemId> negatives, ConstMatrixRef<T> items,
+                                    T grad_scale, MatrixRef<T> d_hidden, MatrixRef<T> d_items);
+
+struct SampledSoftmaxOptions {
+  // A sampled negative that equals the row's positive is dropped from that row's softmax (TF's
+  // remove_accidental_hits): with popularity sampling the positive is often drawn, and keeping it
+  // would push its own score down.
+  bool remove_accidental_hits = true;
+};
+
+// Softmax cross-entropy of the positive against [positive, k sampled negatives] per row. With a
+// non-uniform sampler pass log_q[item] = log(probability the sampler draws item); every candidate's
+// logit, the positive's included, is then corrected to h.e - log_q (the "log-Q" correction, Bengio &
+// Senecal 2008; Yi et al., RecSys 2019), which makes the sampled softmax an unbiased-in-the-limit
+// estimate of the full one. Empty log_q: no correction (uniform sampling).
+template <typename T>
+class SampledSoftmaxLoss {
+ public:
+  struct Workspace {
+    std::vector<T> logits;  // grows to k + 1 on first use, then reused
+  };
+
+  explicit SampledSoftmaxLoss(const SampledSoftmaxOptions& options = {}) : options_(options) {}
+
+  // REQUIRES: as SampledBinaryCrossEntropy; log_q empty or of size items.rows().
+  LossValue Compute(ConstMatrixRef<T> hidden, std::span<const ItemId> positives,
+                    std::span<const ItemId> negatives, ConstMatrixRef<T> items,
+                    std::span<const T> log_q, T grad_scale, MatrixRef<T> d_hidden,
+                    MatrixRef<T> d_items, Workspace& ws) const;
+
+ private:
+  SampledSoftmaxOptions options_;
+};
+
+struct FullSoftmaxOptions {
+  // Rows scored per chunk. The chunk's logits ([chunk_rows, num_items] floats) are the only
+  // catalog-sized buffer, so the whole [positions x catalog] matrix never exists; larger chunks
+  // make the item-gradient GEMM more efficient (fewer passes over d_items), smaller ones keep the
+  // logits in cache. 256 rows x 12k items = 12 MB.
+  int chunk_rows = 256;
+};
+
+// Cross-entropy of the target against a softmax over the whole catalog (Klenitskiy & Vasilev,
+// RecSys 2023: SASRec trained this way beats BERT4Rec and the BCE-trained original by far).
+// Rows with a target are gathered chunk by chunk; per chunk: logits = H items^T, log-sum-exp per
+// row, softmax - onehot, then d_hidden = G items and d_items += G^T H. Padded rows cost nothing.
+template <typename T>
+class FullSoftmaxLoss {
+ public:
+  struct Workspace {
+    // Sized for a catalog of num_items; grows (allocating) if a larger one is passed later.
+    Workspace(const FullSoftmaxLoss& loss, int num_items, int dim);
+    Matrix<T> logits;  // [chunk_rows, num_items]
+    Matrix<T> h;       // gathered hidden rows of the chunk
+    Matrix<T> dh;      // their gradient
+    std::vector<Eigen::Index> rows;  // which hidden rows the chunk holds
+  };
+
+  explicit FullSoftmaxLoss(const FullSoftmaxOptions& options = {}) : options_(options) {}
+  const FullSoftmaxOptions& options() const { return options_; }
+
+  // targets[r] is row r's next item or kNoId. REQUIRES: targets.size() == hidden.rows(); ids below
+  // items.rows(); d_hidden shaped like hidden, d_items like items.
+  LossValue Compute(ConstMatrixRef<T> hidden, std::span<const ItemId> targets,
+                    ConstMatrixRef<T> items, T grad_scale, MatrixRef<T> d_hidden,
+                    MatrixRef<T> d_items, Workspace& ws) const;
+
+ private:
+  FullSoftmaxOptions options_;
+};
+
+}  // namespace freshet::nn

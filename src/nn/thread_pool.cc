@@ -1,0 +1,95 @@
+#include "nn/thread_pool.h"
+
+#include <cassert>
+
+namespace freshet::nn {
+
+std::pair<size_t, size_t> SplitRange(size_t n, int parts, int part) {
+  assert(parts > 0 && part >= 0 && part < parts);
+  const size_t p = static_cast<size_t>(parts);
+  const size_t k = static_cast<size_t>(part);
+  const size_t base = n / p;
+  const size_t extra = n % p;
+  const size_t begin = k * base + (k < extra ? k : extra);
+  return {begin, begin + base + (k < extra ? 1 : 0)};
+}
+
+ThreadPool::ThreadPool(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  if (threads <= 0) threads = 1;  // hardware_concurrency may not know
+  threads_.reserve(threads - 1);
+  for (int w = 1; w < threads; ++w) threads_.emplace_back([this, w] { WorkerLoop(w); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  start_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void ThreadPool::Call(int worker) {
+  try {
+    (*fn_)(worker);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!error_) error_ = std::current_exception();
+  }
+}
+
+void ThreadPool::WorkerLoop(int worker) {
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      start_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+    }
+    // fn_ was published under mu_ before generation_ changed, so reading it here is ordered.
+    Call(worker);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::Run(const std::function<void(int worker)>& fn) {
+  if (threads_.empty()) {
+    fn(0);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    assert(pending_ == 0 && "ThreadPool::Run is not reentrant");
+    fn_ = &fn;
+    error_ = nullptr;
+    pending_ = static_cast<int>(threads_.size());
+    ++generation_;
+  }
+  start_.notify_all();
+  Call(0);
+  std::exception_ptr error;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [&] { return pending_ == 0; });
+    fn_ = nullptr;
+    error = error_;
+    error_ = nullptr;
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+void ThreadPool::ParallelFor(size_t n,
+                             const std::function<void(int worker, size_t begin, size_t end)>& fn) {
+  const int parts = size();
+  Run([&](int w) {
+    auto [begin, end] = SplitRange(n, parts, w);
+    if (begin < end) fn(w, begin, end);
+  });
+}
+
+}  // namespace freshet::nn

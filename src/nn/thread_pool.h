@@ -1,0 +1,61 @@
+#pragma once
+
+// A fixed set of worker threads for data-parallel training: Run(fn) calls fn(worker) once on every
+// worker, the calling thread being worker 0, and returns when all have finished. One batch is one
+// Run, so the cost of waking the workers (a few microseconds) is paid once per batch, never per
+// example. Workers keep their own workspaces and gradient buffers (data_parallel.h); the pool
+// itself shares nothing with them but the function.
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace freshet::nn {
+
+// The part-th of `parts` contiguous, near-equal pieces of [0, n): {begin, end}. The first
+// n % parts pieces are one longer. REQUIRES: parts > 0, 0 <= part < parts.
+std::pair<size_t, size_t> SplitRange(size_t n, int parts, int part);
+
+class ThreadPool {
+ public:
+  // `threads` workers in all, counting the caller; 0 means one per hardware thread. threads == 1
+  // starts no thread and runs everything inline.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return static_cast<int>(threads_.size()) + 1; }
+
+  // Calls fn(w) for every w in [0, size()) concurrently, fn(0) on the calling thread, and returns
+  // when every call has returned. If calls throw, the first exception caught is rethrown here after
+  // all have finished. Not reentrant and not thread-safe: one thread drives a pool.
+  void Run(const std::function<void(int worker)>& fn);
+
+  // Splits [0, n) with SplitRange into size() pieces and calls fn(worker, begin, end) for each
+  // non-empty piece. Worker w always gets piece w, so per-worker state lines up with the data.
+  void ParallelFor(size_t n, const std::function<void(int worker, size_t begin, size_t end)>& fn);
+
+ private:
+  void WorkerLoop(int worker);
+  void Call(int worker);
+
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable start_;
+  std::condition_variable done_;
+  // Guarded by mu_.
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool stop_ = false;
+  const std::function<void(int)>* fn_ = nullptr;
+  std::exception_ptr error_;
+};
+
+}  // namespace freshet::nn

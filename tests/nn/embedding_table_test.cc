@@ -1,0 +1,174 @@
+#include "nn/embedding_table.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace freshet::nn {
+namespace {
+
+std::unique_ptr<EmbeddingTable> MakeTable(const EmbeddingTableOptions& o, uint32_t rows) {
+  auto t = EmbeddingTable::Create(o, rows);
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return std::move(*t);
+}
+
+std::vector<float> Row(const EmbeddingTable& t, uint32_t r) {
+  std::vector<float> out(t.dim());
+  t.ReadRow(r, out);
+  return out;
+}
+
+TEST(EmbeddingTableTest, LazyAdamStepMatchesHandComputedUpdate) {
+  EmbeddingTableOptions o;
+  o.dim = 2;
+  o.learning_rate = 0.1f;
+  auto t = MakeTable(o, 3);
+  const std::vector<float> w0 = {1.0f, -2.0f};
+  t->WriteRow(0, w0);
+  const std::vector<float> g = {0.5f, 0.1f};
+  t->ApplyGradient(0, g);
+  // First update of a row: m_hat = g, v_hat = g^2, each coordinate moves by lr.
+  EXPECT_NEAR(Row(*t, 0)[0], 0.9f, 1e-6);
+  EXPECT_NEAR(Row(*t, 0)[1], -2.1f, 1e-6);
+  EXPECT_EQ(t->update_count(0), 1u);
+  EXPECT_EQ(t->update_count(1), 0u);
+}
+
+TEST(EmbeddingTableTest, LazyAdamBiasCorrectionUsesTheRowsOwnStepCount) {
+  EmbeddingTableOptions o;
+  o.dim = 2;
+  o.learning_rate = 0.1f;
+  auto t = MakeTable(o, 3);
+  t->WriteRow(0, std::vector<float>{1.0f, -2.0f});
+  t->ApplyGradient(0, std::vector<float>{0.5f, 0.1f});
+  // Many global steps touch only row 2; rows 0 and 1 are skipped and their moments must not decay.
+  for (int s = 0; s < 50; ++s) t->ApplyGradient(2, std::vector<float>{1.0f, 1.0f});
+  // Row 0's second update is its step 2, exactly as in a dense Adam (see AdamTest for the
+  // arithmetic): bc1 = 0.19, bc2 = 0.001999 -> [0.9052632, -2.1917781].
+  t->ApplyGradient(0, std::vector<float>{-0.5f, 0.3f});
+  EXPECT_NEAR(Row(*t, 0)[0], 0.9052632f, 2e-6);
+  EXPECT_NEAR(Row(*t, 0)[1], -2.1917781f, 2e-6);
+  // Row 1's first update, after 52 global updates, still moves each coordinate by lr (global-step
+  // correction would move it by ~3.2 lr).
+  const std::vector<float> before = Row(*t, 1);
+  t->ApplyGradient(1, std::vector<float>{-3.0f, 0.02f});
+  EXPECT_NEAR(Row(*t, 1)[0] - before[0], 0.1f, 1e-5);
+  EXPECT_NEAR(Row(*t, 1)[1] - before[1], -0.1f, 1e-5);
+  EXPECT_EQ(t->update_count(0), 2u);
+  EXPECT_EQ(t->update_count(1), 1u);
+  EXPECT_EQ(t->update_count(2), 50u);
+}
+
+TEST(EmbeddingTableTest, AdagradStepMatchesHandComputedUpdate) {
+  EmbeddingTableOptions o;
+  o.dim = 2;
+  o.optimizer = SparseOptimizer::kAdagrad;
+  o.learning_rate = 0.1f;
+  o.adagrad_initial_accumulator = 0.1f;
+  auto t = MakeTable(o, 1);
+  t->WriteRow(0, std::vector<float>{1.0f, -2.0f});
+  t->ApplyGradient(0, std::vector<float>{0.3f, -0.4f});
+  // acc = 0.1 + g^2 = [0.19, 0.26]; w -= 0.1 * g / sqrt(acc).
+  EXPECT_NEAR(Row(*t, 0)[0], 0.9311753f, 1e-6);
+  EXPECT_NEAR(Row(*t, 0)[1], -1.9215535f, 1e-6);
+}
+
+TEST(EmbeddingTableTest, SgdWithWeightDecayMatchesHandComputedUpdate) {
+  EmbeddingTableOptions o;
+  o.dim = 2;
+  o.optimizer = SparseOptimizer::kSgd;
+  o.learning_rate = 0.1f;
+  o.weight_decay = 0.01f;
+  auto t = MakeTable(o, 2);
+  t->WriteRow(0, std::vector<float>{1.0f, -2.0f});
+  const std::vector<float> row1 = Row(*t, 1);
+  t->ApplyGradient(0, std::vector<float>{0.5f, 0.5f});
+  // w -= lr * (g + wd * w) = [1 - 0.1 * 0.51, -2 - 0.1 * 0.48].
+  EXPECT_NEAR(Row(*t, 0)[0], 0.949f, 1e-6);
+  EXPECT_NEAR(Row(*t, 0)[1], -2.048f, 1e-6);
+  EXPECT_EQ(Row(*t, 1), row1);  // lazy decay: rows without a gradient keep their values
+}
+
+TEST(EmbeddingTableTest, GrowthKeepsOldRowsAndTheirOptimizerState) {
+  EmbeddingTableOptions o;
+  o.dim = 3;
+  o.learning_rate = 0.05f;
+  auto grown = MakeTable(o, 2);
+  auto fixed = MakeTable(o, 6);
+  const std::vector<float> g = {0.3f, -0.2f, 0.1f};
+  grown->ApplyGradient(1, g);
+  fixed->ApplyGradient(1, g);
+  const std::vector<float> row0 = Row(*grown, 0);
+  ASSERT_TRUE(grown->Grow(4).ok());
+  ASSERT_TRUE(grown->Grow(6).ok());
+  ASSERT_TRUE(grown->Grow(3).ok());  // never shrinks
+  EXPECT_EQ(grown->rows(), 6u);
+  EXPECT_EQ(Row(*grown, 0), row0);
+  // Old rows keep their moments (the second update continues the first) and new rows start as
+  // in a table that had them from the start: initial values depend only on (seed, row).
+  grown->ApplyGradient(1, g);
+  fixed->ApplyGradient(1, g);
+  for (uint32_t r = 0; r < 6; ++r) EXPECT_EQ(Row(*grown, r), Row(*fixed, r)) << r;
+  EXPECT_EQ(grown->update_count(1), 2u);
+  EXPECT_EQ(grown->update_count(5), 0u);
+  EXPECT_NE(Row(*grown, 4), Row(*grown, 5));
+}
+
+TEST(EmbeddingTableTest, RejectsBadOptionsAndGrowthBeyondMaxRows) {
+  EmbeddingTableOptions o;
+  o.dim = 0;
+  EXPECT_TRUE(EmbeddingTable::Create(o, 1).status().IsInvalidArgument());
+  o.dim = 4;
+  o.beta2 = 1.0f;
+  EXPECT_TRUE(EmbeddingTable::Create(o, 1).status().IsInvalidArgument());
+  o.beta2 = 0.999f;
+  o.max_rows = 10;
+  EXPECT_EQ(EmbeddingTable::Create(o, 11).status().code(), Status::Code::kResourceExhausted);
+  auto t = MakeTable(o, 10);
+  const Status s = t->Grow(11);
+  EXPECT_EQ(s.code(), Status::Code::kResourceExhausted);
+  EXPECT_NE(s.message().find("max_rows"), std::string::npos) << s.ToString();
+  EXPECT_EQ(t->rows(), 10u);
+}
+
+TEST(SparseGradTest, SumsRowsUsedTwiceAndCountsThemOnceInTheOptimizer) {
+  SparseGrad grads(2);
+  grads.Add(7, std::vector<float>{1.0f, 2.0f});
+  grads.Add(3, std::vector<float>{0.5f, 0.5f});
+  grads.Add(7, std::vector<float>{1.0f, 2.0f}, 0.5f);
+  ASSERT_EQ(grads.size(), 2u);
+  EXPECT_EQ(grads.id(0), 7u);
+  EXPECT_EQ(grads.grad(0)[0], 1.5f);
+  EXPECT_EQ(grads.grad(0)[1], 3.0f);
+
+  EmbeddingTableOptions o;
+  o.dim = 2;
+  auto t = MakeTable(o, 8);
+  t->ApplyGradients(grads);
+  EXPECT_EQ(t->update_count(7), 1u);
+  EXPECT_EQ(t->update_count(3), 1u);
+
+  grads.Clear();
+  EXPECT_EQ(grads.size(), 0u);
+  grads.Row(7)[0] = 4.0f;  // a fresh accumulator after Clear
+  EXPECT_EQ(grads.grad(0)[0], 4.0f);
+  EXPECT_EQ(grads.grad(0)[1], 0.0f);
+}
+
+TEST(EmbeddingTableTest, DotAgreesWithReadRow) {
+  EmbeddingTableOptions o;
+  o.dim = 5;
+  o.init_stddev = 1.0f;
+  auto t = MakeTable(o, 4);
+  const std::vector<float> x = {1, -1, 0.5f, 2, 0};
+  const std::vector<float> r = Row(*t, 2);
+  float want = 0;
+  for (int j = 0; j < 5; ++j) want += r[j] * x[j];
+  EXPECT_FLOAT_EQ(t->Dot(2, x), want);
+  EXPECT_EQ(t->values().size(), 20u);
+  EXPECT_EQ(t->values()[2 * 5 + 3], r[3]);
+}
+
+}  // namespace
+}  // namespace freshet::nn

@@ -1,0 +1,121 @@
+#include "nn/optimizer.h"
+
+#include <gtest/gtest.h>
+
+#include "grad_check.h"
+#include "nn/data_parallel.h"
+
+namespace freshet::nn {
+namespace {
+
+using testing::MatrixD;
+
+// Two Adam steps on w = [1, -2], worked by hand:
+// step 1, g = [0.5, 0.1]: m = [0.05, 0.01], v = [2.5e-4, 1e-5], m_hat = g, v_hat = g^2, so each
+//   coordinate moves by lr: w = [0.9, -2.1].
+// step 2, g = [-0.5, 0.3]: m = [-0.005, 0.039], v = [4.9975e-4, 9.999e-5], bc1 = 0.19,
+//   bc2 = 0.001999: m_hat = [-0.0263158, 0.2052632], v_hat = [0.25, 0.0500200],
+//   w = [0.9 + 0.1 * 0.0526316, -2.1 - 0.1 * 0.9177810] = [0.9052632, -2.1917781].
+constexpr double kStep1[2] = {0.9, -2.1};
+constexpr double kStep2[2] = {0.9052632, -2.1917781};
+
+TEST(AdamTest, TwoStepsMatchHandComputedUpdates) {
+  ParamSet<double> ps;
+  Param<double>& w = ps.Add("w", 1, 2);
+  w.value << 1.0, -2.0;
+  AdamOptions o;
+  o.learning_rate = 0.1f;
+  Adam<double> adam(ps, o);
+  w.grad << 0.5, 0.1;
+  adam.Step();
+  EXPECT_NEAR(w.value(0, 0), kStep1[0], 1e-6);
+  EXPECT_NEAR(w.value(0, 1), kStep1[1], 1e-6);
+  w.grad << -0.5, 0.3;
+  adam.Step();
+  EXPECT_NEAR(w.value(0, 0), kStep2[0], 1e-6);
+  EXPECT_NEAR(w.value(0, 1), kStep2[1], 1e-6);
+  EXPECT_EQ(adam.steps(), 2);
+}
+
+TEST(AdamTest, DecoupledDecayShrinksWeightsAndSkipsParamsWithoutDecay) {
+  ParamSet<double> ps;
+  Param<double>& w = ps.Add("w", 1, 1);
+  Param<double>& b = ps.Add("b", 1, 1, /*decay=*/false);
+  w.value << 1.0;
+  b.value << 1.0;
+  AdamOptions o;
+  o.learning_rate = 0.1f;
+  o.weight_decay = 0.1f;
+  Adam<double> adamw(ps, o);
+  adamw.Step();  // zero gradients: only the decay moves w, by lr * wd * w
+  EXPECT_NEAR(w.value(0, 0), 0.99, 1e-7);
+  EXPECT_EQ(b.value(0, 0), 1.0);
+
+  // Classic L2: the decay is a gradient wd * w = 0.1, which Adam's first step turns into lr.
+  ParamSet<double> ps2;
+  Param<double>& w2 = ps2.Add("w", 1, 1);
+  w2.value << 1.0;
+  o.decoupled_weight_decay = false;
+  Adam<double> adam_l2(ps2, o);
+  adam_l2.Step();
+  EXPECT_NEAR(w2.value(0, 0), 0.9, 1e-6);
+}
+
+TEST(AdamTest, GrownRowsStartWithFreshMomentsAndOldRowsKeepTheirs) {
+  ParamSet<double> ps;
+  Param<double>& w = ps.Add("w", 1, 2);
+  w.value << 1.0, -2.0;
+  AdamOptions o;
+  o.learning_rate = 0.1f;
+  Adam<double> adam(ps, o);
+  w.grad << 0.5, 0.1;
+  adam.Step();
+  GrowRows(w, 3);
+  EXPECT_EQ(w.value.rows(), 3);
+  EXPECT_NEAR(w.value(0, 0), kStep1[0], 1e-6);  // untouched by growth
+  EXPECT_TRUE(w.value.bottomRows(2).isZero());
+  w.grad.setZero();
+  w.grad.row(0) << -0.5, 0.3;
+  adam.Step();
+  EXPECT_NEAR(w.value(0, 0), kStep2[0], 1e-6);
+  EXPECT_NEAR(w.value(0, 1), kStep2[1], 1e-6);
+  EXPECT_TRUE(w.value.bottomRows(2).isZero());  // zero gradient, zero moments: no move
+}
+
+TEST(AdamTest, PooledStepEqualsSerialStep) {
+  Rng rng(51);
+  ParamSet<float> a, b;
+  for (auto [rows, cols] : {std::pair{7, 5}, {1, 3}, {40, 9}}) {
+    Param<float>& pa = a.Add("p" + std::to_string(a.size()), rows, cols);
+    Param<float>& pb = b.Add("p" + std::to_string(b.size()), rows, cols);
+    pa.value = testing::RandomMatrix(rows, cols, rng).cast<float>();
+    pb.value = pa.value;
+    pa.grad = testing::RandomMatrix(rows, cols, rng).cast<float>();
+    pb.grad = pa.grad;
+  }
+  AdamOptions o;
+  o.weight_decay = 0.01f;
+  Adam<float> serial(a, o), pooled(b, o);
+  ThreadPool pool(3);
+  for (int s = 0; s < 3; ++s) {
+    serial.Step();
+    pooled.Step(&pool);
+  }
+  for (int i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].value, b[i].value) << a[i].name;
+}
+
+TEST(ClipGradNormTest, ScalesOnlyAboveTheLimit) {
+  ParamSet<double> ps;
+  Param<double>& p = ps.Add("p", 1, 2);
+  Param<double>& q = ps.Add("q", 1, 1);
+  p.grad << 3.0, 0.0;
+  q.grad << 4.0;
+  EXPECT_DOUBLE_EQ(ClipGradNorm(ps, 10.0), 5.0);
+  EXPECT_EQ(p.grad(0, 0), 3.0);
+  EXPECT_DOUBLE_EQ(ClipGradNorm(ps, 1.0), 5.0);
+  EXPECT_NEAR(p.grad(0, 0), 0.6, 1e-12);
+  EXPECT_NEAR(q.grad(0, 0), 0.8, 1e-12);
+}
+
+}  // namespace
+}  // namespace freshet::nn
