@@ -426,6 +426,11 @@ double EvalResult::Metric(std::string_view name) const {
 
 Result<EvalResult> Evaluate(const model::Recommender& recommender, const Split& split,
                             const EvalOptions& options) {
+  return Evaluate(recommender, split, split.test, options);
+}
+
+Result<EvalResult> Evaluate(const model::Recommender& recommender, const Split& split,
+                            const TestCases& cases, const EvalOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   FRESHET_RETURN_IF_ERROR(CheckKs(options.ks));
   if (recommender.num_items() != split.num_items) {
@@ -434,7 +439,6 @@ Result<EvalResult> Evaluate(const model::Recommender& recommender, const Split& 
                                    std::to_string(split.num_items) +
                                    "; fit the model on this split's training data");
   }
-  const TestCases& cases = split.test;
   const uint32_t n = split.num_items;
   const size_t max_k = static_cast<size_t>(*std::max_element(options.ks.begin(), options.ks.end()));
   const std::vector<std::string> names = CaseMetricNames(options.ks);

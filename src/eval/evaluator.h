@@ -94,4 +94,8 @@ struct EvalResult {
 Result<EvalResult> Evaluate(const model::Recommender& recommender, const Split& split,
                             const EvalOptions& options);
 
+// As above, over `cases` instead of split.test (e.g. ValidationCases(split) after each epoch).
+Result<EvalResult> Evaluate(const model::Recommender& recommender, const Split& split,
+                            const TestCases& cases, const EvalOptions& options);
+
 }  // namespace freshet::eval

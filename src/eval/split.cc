@@ -211,4 +211,14 @@ Result<Split> MakeSplit(const store::EventTable& table, const Protocol& protocol
   return split;
 }
 
+TestCases ValidationCases(const Split& split) {
+  TestCases cases;
+  for (UserId u = 0; u < split.validation_targets.size(); ++u) {
+    const ItemId target = split.validation_targets[u];
+    if (target == kNoId) continue;
+    cases.Add(u, split.train_sequences.items_of(u), {&target, 1});
+  }
+  return cases;
+}
+
 }  // namespace freshet::eval

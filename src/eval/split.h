@@ -130,4 +130,8 @@ struct Split {
 // interaction on one timestamp). `table` is only read and may be discarded afterwards.
 Result<Split> MakeSplit(const store::EventTable& table, const Protocol& protocol);
 
+// The validation queries of a split, for early stopping: one case per user with a validation
+// target, history = the user's training sequence, target = the validation item.
+TestCases ValidationCases(const Split& split);
+
 }  // namespace freshet::eval

@@ -100,6 +100,18 @@ TEST(SplitTest, LeaveLastOutHoldsOutTheLastTwoInteractions) {
   EXPECT_EQ(V(split->test.targets(1)), (Items{3}));
 }
 
+TEST(SplitTest, ValidationCasesAskForTheValidationItemAfterTheTrainingSequence) {
+  auto split = MakeSplit(LooTable(), Protocol{});
+  ASSERT_TRUE(split.ok()) << split.status().ToString();
+  TestCases v = ValidationCases(*split);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v.users, (std::vector<UserId>{0, 2}));
+  EXPECT_EQ(V(v.history(0)), (Items{1, 2}));
+  EXPECT_EQ(V(v.targets(0)), (Items{3}));
+  EXPECT_EQ(V(v.history(1)), (Items{1}));
+  EXPECT_EQ(V(v.targets(1)), (Items{2}));
+}
+
 TEST(SplitTest, LeaveLastOutKeepsARepeatedItemAsTarget) {
   store::EventTable t;
   t.num_users = 1;
