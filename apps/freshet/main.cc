@@ -15,6 +15,8 @@
 #include "core/status.h"
 #include "core/time.h"
 #include "ingest/ingest.h"
+#include "model/registry.h"
+#include "model_commands.h"
 #include "io/reader.h"
 #include "sim/simulator.h"
 #include "store/event_store.h"
@@ -225,12 +227,49 @@ int Main(int argc, char** argv) {
   stats->add_flag("--json", stats_json, "print JSON on stdout");
   stats->add_option("--top", stats_top, "how many top items")->capture_default_str();
 
+  app::TrainFlags train_flags;
+  std::string kinds;
+  for (std::string_view k : model::ModelKinds()) kinds += (kinds.empty() ? "" : "|") + std::string(k);
+  auto* train = app.add_subcommand("train", "train a recommendation model on the store's events");
+  train->add_option("--data", train_flags.data, "data directory")->capture_default_str();
+  train->add_option("--model", train_flags.model, kinds)->required();
+  train->add_option("--param", train_flags.params,
+                    "model options KEY=VALUE,... (an unknown key lists the known ones)");
+  train->add_option("--epochs", train_flags.epochs, "most epochs (models that train in epochs)");
+  train->add_option("--threads", train_flags.threads, "worker threads (0: one per core)")
+      ->capture_default_str();
+  train->add_option("--seed", train_flags.seed, "random seed")->capture_default_str();
+  train->add_option("--protocol", train_flags.protocol,
+                    "what to hold out: loo, temporal[:F], or none to train on everything")
+      ->capture_default_str();
+  train->add_option("--out", train_flags.out, "model file (default DATA/models/KIND.fmdl)");
+  train->add_flag("--quiet", train_flags.quiet, "no progress output");
+
+  app::EvalFlags eval_flags;
+  auto* eval = app.add_subcommand("eval", "evaluate a model on the held-out events");
+  eval->add_option("--data", eval_flags.data, "data directory")->capture_default_str();
+  eval->add_option("--model", eval_flags.model_file, "model file")->required();
+  eval->add_option("--protocol", eval_flags.protocol,
+                   "loo or temporal[:F] (default: the protocol the model was trained with)");
+  eval->add_option("--candidates", eval_flags.candidates,
+                   "full (rank the catalog) or sampled:N (the target and N random negatives)")
+      ->capture_default_str();
+  eval->add_option("--k", eval_flags.ks, "cutoffs")->capture_default_str();
+  eval->add_option("--threads", eval_flags.threads, "worker threads (0: one per core)")
+      ->capture_default_str();
+  eval->add_option("--seed", eval_flags.seed, "seed of sampled negatives")->capture_default_str();
+  eval->add_option("--json", eval_flags.json_out, "write the report as JSON");
+  eval->add_option("--html", eval_flags.html_out, "write the report as a self-contained HTML page");
+  eval->add_flag("--quiet", eval_flags.quiet, "no progress output");
+
   CLI11_PARSE(app, argc, argv);
 
   if (simulate->parsed()) return RunSimulate(sim_options, sim_out, sim_json);
   if (ingest_cmd->parsed()) return RunIngest(ingest_flags, /*items=*/false);
   if (items_cmd->parsed()) return RunIngest(items_flags, /*items=*/true);
   if (stats->parsed()) return RunStats(stats_data, stats_json, stats_top);
+  if (train->parsed()) return app::RunTrain(train_flags);
+  if (eval->parsed()) return app::RunEval(eval_flags);
   return 2;
 }
 

@@ -28,10 +28,22 @@ struct TrainData {
   std::span<const ItemId> validation_targets;
 };
 
+class Recommender;
+
+// Validation metrics of a model after an epoch, e.g. {{"NDCG@10", 0.041}, {"HR@10", 0.07}}; the
+// first one is maximised for early stopping. Set by the trainer (it knows the protocol); models
+// must not depend on evaluation code.
+using ValidateFn =
+    std::function<std::vector<std::pair<std::string, double>>(const Recommender& model)>;
+
 struct FitOptions {
   int threads = 1;         // worker threads; 0 = one per core
   uint64_t seed = 42;      // every random choice derives from it; logged
   bool progress = true;    // progress lines on stderr
+  // Models that train in epochs call it after each one (if set), keep the weights of the best
+  // epoch and stop after `patience` epochs without improvement.
+  ValidateFn validate;
+  int patience = 5;
 };
 
 // One epoch of training, for reports and the per-epoch validation curve.

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/crc32c.h"
+#include "model/bpr.h"
 #include "model/item_graph.h"
 #include "model/popularity.h"
 
@@ -58,7 +59,7 @@ Status DecodeReport(const std::string& text, const std::string& origin, TrainRep
 
 }  // namespace
 
-std::vector<std::string_view> ModelKinds() { return {"pop", "swing", "itemknn"}; }
+std::vector<std::string_view> ModelKinds() { return {"pop", "swing", "itemknn", "bpr"}; }
 
 Result<std::unique_ptr<Recommender>> CreateModel(std::string_view kind, const Params& params) {
   if (kind == "pop") {
@@ -71,6 +72,11 @@ Result<std::unique_ptr<Recommender>> CreateModel(std::string_view kind, const Pa
     FRESHET_RETURN_IF_ERROR(ApplyParams(params, o));
     if (kind == "swing") return std::unique_ptr<Recommender>(std::make_unique<SwingModel>(o));
     return std::unique_ptr<Recommender>(std::make_unique<ItemKnnModel>(o));
+  }
+  if (kind == "bpr") {
+    BprOptions o;
+    FRESHET_RETURN_IF_ERROR(ApplyParams(params, o));
+    return std::unique_ptr<Recommender>(std::make_unique<BprModel>(o));
   }
   std::string known;
   for (std::string_view k : ModelKinds()) known += (known.empty() ? "" : ", ") + std::string(k);

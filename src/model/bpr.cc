@@ -1,0 +1,262 @@
+#include "model/bpr.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include <Eigen/Core>
+
+#include "model/epochs.h"
+#include "nn/embedding_table.h"
+#include "nn/random.h"
+#include "nn/thread_pool.h"
+
+namespace freshet::model {
+namespace {
+
+constexpr Field<BprOptions> kFields[] = {
+    {"dim",
+     [](BprOptions& o, std::string_view k, std::string_view v) {
+       int64_t x = 0;
+       FRESHET_RETURN_IF_ERROR(ParseInt(k, v, 1, 4096, &x));
+       o.dim = static_cast<int>(x);
+       return Status::OK();
+     },
+     [](const BprOptions& o) { return std::to_string(o.dim); }},
+    {"epochs",
+     [](BprOptions& o, std::string_view k, std::string_view v) {
+       int64_t x = 0;
+       FRESHET_RETURN_IF_ERROR(ParseInt(k, v, 1, 100000, &x));
+       o.epochs = static_cast<int>(x);
+       return Status::OK();
+     },
+     [](const BprOptions& o) { return std::to_string(o.epochs); }},
+    {"learning_rate",
+     [](BprOptions& o, std::string_view k, std::string_view v) {
+       return ParseDouble(k, v, 1e-8, 10.0, &o.learning_rate);
+     },
+     [](const BprOptions& o) { return FormatNumber(o.learning_rate); }},
+    {"reg",
+     [](BprOptions& o, std::string_view k, std::string_view v) {
+       return ParseDouble(k, v, 0.0, 10.0, &o.reg);
+     },
+     [](const BprOptions& o) { return FormatNumber(o.reg); }},
+    {"init_stddev",
+     [](BprOptions& o, std::string_view k, std::string_view v) {
+       return ParseDouble(k, v, 0.0, 10.0, &o.init_stddev);
+     },
+     [](const BprOptions& o) { return FormatNumber(o.init_stddev); }},
+};
+
+float Dot(const float* a, const float* b, int n) {
+  float s = 0;
+  for (int k = 0; k < n; ++k) s += a[k] * b[k];
+  return s;
+}
+
+}  // namespace
+
+Status BprOptions::Set(std::string_view key, std::string_view value) {
+  return SetField("bpr", kFields, *this, key, value);
+}
+Params BprOptions::Get() const { return GetFields(kFields, *this); }
+
+BprModel::BprModel(BprOptions options) : options_(options) {}
+BprModel::~BprModel() = default;
+
+Status BprModel::Fit(const TrainData& data, const FitOptions& fit, TrainReport* report) {
+  const UserSequences& seqs = *data.sequences;
+  num_users_ = seqs.num_users();
+  num_items_ = seqs.num_items;
+  // Positive pairs and each user's sorted item set (for rejecting sampled "negatives" the user
+  // actually took).
+  std::vector<std::vector<ItemId>> user_items(num_users_);
+  std::vector<std::pair<UserId, ItemId>> positives;
+  for (UserId u = 0; u < num_users_; ++u) {
+    auto items = seqs.items_of(u);
+    user_items[u].assign(items.begin(), items.end());
+    std::sort(user_items[u].begin(), user_items[u].end());
+    user_items[u].erase(std::unique(user_items[u].begin(), user_items[u].end()),
+                        user_items[u].end());
+    for (ItemId i : user_items[u]) positives.emplace_back(u, i);
+  }
+  if (positives.empty()) return Status::InvalidArgument("no interactions to learn from");
+  if (num_items_ < 2) return Status::InvalidArgument("BPR needs at least two items");
+
+  nn::EmbeddingTableOptions to;
+  to.dim = options_.dim;
+  to.optimizer = nn::SparseOptimizer::kAdagrad;
+  to.learning_rate = static_cast<float>(options_.learning_rate);
+  to.weight_decay = static_cast<float>(options_.reg);
+  to.init_stddev = static_cast<float>(options_.init_stddev);
+  to.seed = fit.seed;
+  FRESHET_ASSIGN_OR_RETURN(auto users, nn::EmbeddingTable::Create(to, num_users_));
+  to.seed = fit.seed + 1;
+  FRESHET_ASSIGN_OR_RETURN(auto items, nn::EmbeddingTable::Create(to, num_items_));
+  to.dim = 1;
+  to.init_stddev = 0;
+  to.weight_decay = 0;
+  FRESHET_ASSIGN_OR_RETURN(auto bias, nn::EmbeddingTable::Create(to, num_items_));
+
+  nn::ThreadPool pool(fit.threads);
+  const int dim = options_.dim;
+  struct Worker {
+    std::vector<float> p, qi, qj, gp, gi, gj;
+    double loss = 0;
+  };
+  std::vector<Worker> workers(pool.size());
+  for (Worker& w : workers) {
+    for (auto* v : {&w.p, &w.qi, &w.qj, &w.gp, &w.gi, &w.gj}) v->resize(dim);
+  }
+
+  EpochLoop loop("bpr", options_.epochs, fit, report);
+  // Scoring reads plain arrays: copied from the tables after each epoch, when no worker runs.
+  auto snapshot = [&] {
+    user_factors_.assign(users->values().begin(), users->values().end());
+    item_factors_.assign(items->values().begin(), items->values().end());
+    item_bias_.assign(bias->values().begin(), bias->values().end());
+  };
+  std::vector<float> best_users, best_items, best_bias;
+  Status status = loop.Run(
+      [&](int epoch) -> double {
+        pool.ParallelFor(positives.size(), [&](int wi, size_t begin, size_t end) {
+          Worker& w = workers[wi];
+          w.loss = 0;
+          nn::Rng rng(fit.seed, static_cast<uint64_t>(epoch) * 1024 + wi);
+          for (size_t s = begin; s < end; ++s) {
+            auto [u, i] = positives[rng.Below(positives.size())];
+            const auto& taken = user_items[u];
+            ItemId j = i;
+            for (int tries = 0; tries < 32; ++tries) {
+              j = static_cast<ItemId>(rng.Below(num_items_));
+              if (!std::binary_search(taken.begin(), taken.end(), j)) break;
+            }
+            if (j == i) continue;
+            users->ReadRow(u, w.p);
+            items->ReadRow(i, w.qi);
+            items->ReadRow(j, w.qj);
+            float bi = 0, bj = 0;
+            bias->ReadRow(i, {&bi, 1});
+            bias->ReadRow(j, {&bj, 1});
+            float x = Dot(w.p.data(), w.qi.data(), dim) - Dot(w.p.data(), w.qj.data(), dim) + bi - bj;
+            // Loss -ln sigmoid(x); its derivative in x is -sigmoid(-x).
+            float g = 1.0f / (1.0f + std::exp(x));
+            w.loss += x > -30 ? std::log1p(std::exp(-x)) : -x;
+            for (int k = 0; k < dim; ++k) {
+              w.gp[k] = -g * (w.qi[k] - w.qj[k]);
+              w.gi[k] = -g * w.p[k];
+              w.gj[k] = g * w.p[k];
+            }
+            users->ApplyGradient(u, w.gp);
+            items->ApplyGradient(i, w.gi);
+            items->ApplyGradient(j, w.gj);
+            float gbi = -g, gbj = g;
+            bias->ApplyGradient(i, {&gbi, 1});
+            bias->ApplyGradient(j, {&gbj, 1});
+          }
+        });
+        double loss = 0;
+        for (const Worker& w : workers) loss += w.loss;
+        snapshot();
+        return loss / static_cast<double>(positives.size());
+      },
+      positives.size(), *this,
+      [&] {
+        best_users = user_factors_;
+        best_items = item_factors_;
+        best_bias = item_bias_;
+      });
+  FRESHET_RETURN_IF_ERROR(status);
+  if (loop.has_best()) {
+    user_factors_ = std::move(best_users);
+    item_factors_ = std::move(best_items);
+    item_bias_ = std::move(best_bias);
+  }
+  return Status::OK();
+}
+
+void BprModel::UserVector(UserId user, std::span<const ItemId> history,
+                          std::span<float> out) const {
+  const int dim = options_.dim;
+  std::fill(out.begin(), out.end(), 0.0f);
+  if (user < num_users_) {
+    std::copy_n(user_factors_.data() + static_cast<size_t>(user) * dim, dim, out.begin());
+    return;
+  }
+  int n = 0;
+  for (ItemId h : history) {
+    if (h >= num_items_) continue;
+    const float* q = item_factors_.data() + static_cast<size_t>(h) * dim;
+    for (int k = 0; k < dim; ++k) out[k] += q[k];
+    ++n;
+  }
+  if (n > 0) {
+    for (float& v : out) v /= static_cast<float>(n);
+  }
+}
+
+void BprModel::ScoreAll(UserId user, std::span<const ItemId> history,
+                        std::span<float> out) const {
+  const int dim = options_.dim;
+  std::vector<float> p(dim);
+  UserVector(user, history, p);
+  // One matrix-vector product over the catalog: Eigen vectorises it (8 floats per AVX2 lane),
+  // where the scalar loop made full-ranking evaluation of BPR 10x slower.
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::Map<const RowMajor> q(item_factors_.data(), num_items_, dim);
+  Eigen::Map<const Eigen::VectorXf> pu(p.data(), dim);
+  Eigen::Map<const Eigen::VectorXf> b(item_bias_.data(), num_items_);
+  Eigen::Map<Eigen::VectorXf> scores(out.data(), num_items_);
+  scores.noalias() = q * pu + b;
+}
+
+void BprModel::Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const {
+  out->clear();
+  if (item >= num_items_) return;
+  const int dim = options_.dim;
+  const float* q = item_factors_.data() + static_cast<size_t>(item) * dim;
+  const float qn = std::sqrt(Dot(q, q, dim)) + 1e-12f;
+  std::vector<std::pair<ItemId, float>> all;
+  all.reserve(num_items_);
+  for (ItemId j = 0; j < num_items_; ++j) {
+    if (j == item) continue;
+    const float* r = item_factors_.data() + static_cast<size_t>(j) * dim;
+    all.emplace_back(j, Dot(q, r, dim) / (qn * (std::sqrt(Dot(r, r, dim)) + 1e-12f)));
+  }
+  size_t n = std::min(k, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
+                    [](const auto& a, const auto& b) { return a.second > b.second; });
+  all.resize(n);
+  *out = std::move(all);
+}
+
+Status BprModel::Save(ModelWriter& writer) const {
+  writer.PutBytes("params", FormatParams(options_.Get()));
+  writer.PutF32("bpr.users", user_factors_, {num_users_, static_cast<uint64_t>(options_.dim)});
+  writer.PutF32("bpr.items", item_factors_, {num_items_, static_cast<uint64_t>(options_.dim)});
+  writer.PutF32("bpr.bias", item_bias_);
+  return Status::OK();
+}
+
+Status BprModel::Load(const ModelReader& reader) {
+  FRESHET_ASSIGN_OR_RETURN(std::string params_text, reader.Bytes("params"));
+  FRESHET_ASSIGN_OR_RETURN(Params params, ParseParams(params_text));
+  options_ = BprOptions();
+  FRESHET_RETURN_IF_ERROR(ApplyParams(params, options_));
+  FRESHET_ASSIGN_OR_RETURN(std::vector<uint64_t> ushape, reader.Shape("bpr.users"));
+  FRESHET_ASSIGN_OR_RETURN(std::vector<uint64_t> ishape, reader.Shape("bpr.items"));
+  if (ushape.size() != 2 || ishape.size() != 2 ||
+      ushape[1] != static_cast<uint64_t>(options_.dim) ||
+      ishape[1] != static_cast<uint64_t>(options_.dim)) {
+    return Status::Corruption("model file '" + reader.origin() + "': factor shapes do not match dim");
+  }
+  num_users_ = static_cast<uint32_t>(ushape[0]);
+  num_items_ = static_cast<uint32_t>(ishape[0]);
+  FRESHET_ASSIGN_OR_RETURN(user_factors_, reader.F32("bpr.users"));
+  FRESHET_ASSIGN_OR_RETURN(item_factors_, reader.F32("bpr.items"));
+  FRESHET_ASSIGN_OR_RETURN(item_bias_, reader.F32("bpr.bias", num_items_));
+  return Status::OK();
+}
+
+}  // namespace freshet::model

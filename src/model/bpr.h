@@ -1,0 +1,65 @@
+#pragma once
+
+// BPR matrix factorisation (Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit
+// Feedback", UAI 2009): score(u, i) = p_u . q_i + b_i, trained by stochastic gradient ascent on
+// ln sigmoid(score(u, i) - score(u, j)) for an observed (u, i) and an item j the user never
+// interacted with, drawn uniformly. Hogwild over threads on the embedding tables.
+//
+// A user unknown at training time has no p_u; they are folded in from their history as the mean
+// of the history items' q vectors (a cheap, standard approximation: an item's vector points where
+// its users' vectors do).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/params.h"
+#include "model/recommender.h"
+
+namespace freshet::nn {
+class EmbeddingTable;
+}
+
+namespace freshet::model {
+
+struct BprOptions {
+  int dim = 64;                 // factors; quality saturates around 64 on Amazon-sized data
+  int epochs = 50;              // upper bound; early stopping usually ends sooner
+  double learning_rate = 0.05;  // Adagrad
+  double reg = 1e-4;            // L2 on the rows of each sample, applied when they are updated
+  double init_stddev = 0.01;
+
+  Status Set(std::string_view key, std::string_view value);
+  Params Get() const;
+};
+
+class BprModel final : public Recommender {
+ public:
+  explicit BprModel(BprOptions options = {});
+  ~BprModel() override;
+
+  std::string_view kind() const override { return "bpr"; }
+  uint32_t num_items() const override { return num_items_; }
+  Status Fit(const TrainData& data, const FitOptions& options, TrainReport* report) override;
+  void ScoreAll(UserId user, std::span<const ItemId> history,
+                std::span<float> out) const override;
+  void Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const override;
+  Status Save(ModelWriter& writer) const override;
+  Status Load(const ModelReader& reader) override;
+
+  const BprOptions& options() const { return options_; }
+
+ private:
+  // The user vector: p_u for a trained user, else the mean of the history's item vectors.
+  void UserVector(UserId user, std::span<const ItemId> history, std::span<float> out) const;
+
+  BprOptions options_;
+  uint32_t num_users_ = 0;
+  uint32_t num_items_ = 0;
+  // Plain arrays for scoring (row-major [rows, dim]); the tables live only during Fit.
+  std::vector<float> user_factors_;
+  std::vector<float> item_factors_;
+  std::vector<float> item_bias_;
+};
+
+}  // namespace freshet::model
