@@ -23,9 +23,11 @@ MultiHeadSelfAttention<T>::Workspace::Workspace(const MultiHeadSelfAttention& at
   dqkv.resize(rows, 3 * hidden);
   dctx.resize(rows, hidden);
   dp.resize(max_len, max_len);
+  // A packed batch of sequences of length 1 has the most sequences: one per row.
+  block_begin.resize(static_cast<size_t>(rows));
+  block_len.resize(static_cast<size_t>(rows));
+  block_holes.resize(static_cast<size_t>(rows));
   valid.resize(static_cast<size_t>(rows));
-  start.resize(static_cast<size_t>(max_batch));
-  holes.resize(static_cast<size_t>(max_batch));
 }
 
 template <typename T>
@@ -40,73 +42,91 @@ MultiHeadSelfAttention<T>::MultiHeadSelfAttention(ParamSet<T>& params, const std
 }
 
 template <typename T>
-void MultiHeadSelfAttention<T>::Forward(ConstMatrixRef<T> x, std::span<const uint8_t> valid,
-                                        int batch, int len, MatrixRef<T> y, Workspace& ws,
-                                        Rng& rng, bool training) const {
+void MultiHeadSelfAttention<T>::Forward(ConstMatrixRef<T> x, const SequenceLayout& layout,
+                                        MatrixRef<T> y, Workspace& ws, Rng& rng,
+                                        bool training) const {
   const int hidden = options_.hidden;
   const int heads = options_.heads;
-  const Eigen::Index rows = static_cast<Eigen::Index>(batch) * len;
+  const Eigen::Index rows = layout.rows();
   assert(x.rows() == rows && x.cols() == hidden && y.rows() == rows && y.cols() == hidden);
-  assert(valid.size() == static_cast<size_t>(rows));
-  assert(len <= ws.probs.cols() && rows <= ws.qkv.rows());
-  ws.batch = batch;
-  ws.len = len;
+  assert(rows <= ws.qkv.rows() && layout.len <= ws.probs.cols());
+  assert(static_cast<size_t>(layout.batch) <= ws.block_begin.size());
+  ws.rows = rows;
+  ws.blocks = layout.batch;
   ws.dropout_active = training && options_.dropout > 0.0f;
-  std::copy(valid.begin(), valid.end(), ws.valid.begin());
+
+  // The block each sequence is scored over.
+  if (layout.packed()) {
+    for (int b = 0; b < layout.batch; ++b) {
+      ws.block_begin[b] = layout.offsets[b];
+      ws.block_len[b] = layout.offsets[b + 1] - layout.offsets[b];
+      assert(ws.block_len[b] >= 0 && ws.block_len[b] <= layout.len);
+      ws.block_holes[b] = 0;
+    }
+  } else {
+    assert(layout.valid.size() == static_cast<size_t>(rows));
+    std::copy(layout.valid.begin(), layout.valid.end(), ws.valid.begin());
+    for (int b = 0; b < layout.batch; ++b) {
+      const uint8_t* v = layout.valid.data() + static_cast<size_t>(b) * layout.len;
+      int s = 0;
+      while (s < layout.len && !v[s]) ++s;
+      bool holes = false;
+      for (int t = s; t < layout.len; ++t) holes |= !v[t];
+      ws.block_begin[b] = b * layout.len + s;
+      ws.block_len[b] = layout.len - s;
+      ws.block_holes[b] = holes;
+    }
+  }
 
   auto qkv = ws.qkv.topRows(rows);
   auto ctx = ws.ctx.topRows(rows);
   qkv_.Forward(x, qkv);
+  // Rows outside every block (left padding) keep a zero context.
+  if (!layout.packed()) ctx.setZero();
   const T scale = T(1) / std::sqrt(static_cast<T>(d_head_));
   const T keep_scale = Dropout<T>::KeepScale(options_.dropout);
+  const Eigen::Index pstride = ws.probs.cols();
 
-  for (int b = 0; b < batch; ++b) {
-    const Eigen::Index row0 = static_cast<Eigen::Index>(b) * len;
-    const uint8_t* v = valid.data() + row0;
-    int s = 0;
-    while (s < len && !v[s]) ++s;
-    bool holes = false;
-    for (int t = s; t < len; ++t) holes |= !v[t];
-    ws.start[b] = s;
-    ws.holes[b] = holes;
-    ctx.middleRows(row0, s).setZero();
-    const int n = len - s;
+  for (int b = 0; b < ws.blocks; ++b) {
+    const Eigen::Index r0 = ws.block_begin[b];
+    const int n = ws.block_len[b];
     if (n == 0) continue;
+    const bool holes = ws.block_holes[b];
+    const uint8_t* v = holes ? ws.valid.data() + r0 : nullptr;
     for (int h = 0; h < heads; ++h) {
-      const auto q = qkv.block(row0 + s, h * d_head_, n, d_head_);
-      const auto k = qkv.block(row0 + s, hidden + h * d_head_, n, d_head_);
-      const auto vv = qkv.block(row0 + s, 2 * hidden + h * d_head_, n, d_head_);
-      const Eigen::Index prow = (static_cast<Eigen::Index>(b) * heads + h) * len + s;
-      auto p = ws.probs.block(prow, s, n, n);
+      const auto q = qkv.block(r0, h * d_head_, n, d_head_);
+      const auto k = qkv.block(r0, hidden + h * d_head_, n, d_head_);
+      const auto vv = qkv.block(r0, 2 * hidden + h * d_head_, n, d_head_);
+      const Eigen::Index prow = heads * r0 + static_cast<Eigen::Index>(h) * n;
+      auto p = ws.probs.block(prow, 0, n, n);
       p.noalias() = (q * k.transpose()) * scale;
       for (int i = 0; i < n; ++i) {
-        if (!v[s + i]) {  // a padded query: no keys, output zero
+        if (holes && !v[i]) {  // a padded query: no keys, output zero
           p.row(i).setZero();
           continue;
         }
-        const int m = options_.causal ? i + 1 : n;  // keys [0, m) of the suffix are visible
+        const int m = options_.causal ? i + 1 : n;  // keys [0, m) of the block are visible
         auto seg = p.row(i).head(m).array();
         if (holes) {
           for (int j = 0; j < m; ++j) {
-            if (!v[s + j]) seg(j) = std::numeric_limits<T>::lowest();
+            if (!v[j]) seg(j) = std::numeric_limits<T>::lowest();
           }
         }
         const T mx = seg.maxCoeff();
         seg = (seg - mx).exp();
         if (holes) {
           for (int j = 0; j < m; ++j) {
-            if (!v[s + j]) seg(j) = T(0);
+            if (!v[j]) seg(j) = T(0);
           }
         }
         seg /= seg.sum();  // >= 1: the maximum contributes exp(0)
         p.row(i).tail(n - m).setZero();
       }
-      auto head_ctx = ctx.block(row0 + s, h * d_head_, n, d_head_);
+      auto head_ctx = ctx.block(r0, h * d_head_, n, d_head_);
       if (ws.dropout_active) {
-        auto pd = ws.dropped.block(prow, s, n, n);
-        uint8_t* keep = ws.keep.data() + prow * ws.probs.cols();
+        auto pd = ws.dropped.block(prow, 0, n, n);
         for (int i = 0; i < n; ++i) {
-          uint8_t* kr = keep + i * ws.probs.cols() + s;
+          uint8_t* kr = ws.keep.data() + (prow + i) * pstride;
           Dropout<T>::DrawKeep(options_.dropout, rng, kr, static_cast<size_t>(n));
           for (int j = 0; j < n; ++j) pd(i, j) = kr[j] ? p(i, j) * keep_scale : T(0);
         }
@@ -125,41 +145,38 @@ void MultiHeadSelfAttention<T>::Backward(ConstMatrixRef<T> x, ConstMatrixRef<T> 
                                          InputGrad mode) const {
   const int hidden = options_.hidden;
   const int heads = options_.heads;
-  const int batch = ws.batch;
-  const int len = ws.len;
-  const Eigen::Index rows = static_cast<Eigen::Index>(batch) * len;
+  const Eigen::Index rows = ws.rows;
   assert(x.rows() == rows && dy.rows() == rows && dx.rows() == rows);
   auto qkv = ws.qkv.topRows(rows);
   auto dqkv = ws.dqkv.topRows(rows);
   auto dctx = ws.dctx.topRows(rows);
   out_.Backward(ws.ctx.topRows(rows), dy, grads, dctx);
+  // Rows outside every block had a constant (zero) context: no gradient reaches their Q, K, V.
+  dqkv.setZero();
   const T scale = T(1) / std::sqrt(static_cast<T>(d_head_));
   const T keep_scale = Dropout<T>::KeepScale(options_.dropout);
+  const Eigen::Index pstride = ws.probs.cols();
 
-  for (int b = 0; b < batch; ++b) {
-    const Eigen::Index row0 = static_cast<Eigen::Index>(b) * len;
-    const int s = ws.start[b];
-    const int n = len - s;
-    // Padded queries had a constant output and padded keys no weight: no gradient reaches them.
-    dqkv.middleRows(row0, s).setZero();
+  for (int b = 0; b < ws.blocks; ++b) {
+    const Eigen::Index r0 = ws.block_begin[b];
+    const int n = ws.block_len[b];
     if (n == 0) continue;
     for (int h = 0; h < heads; ++h) {
-      const auto q = qkv.block(row0 + s, h * d_head_, n, d_head_);
-      const auto k = qkv.block(row0 + s, hidden + h * d_head_, n, d_head_);
-      const auto vv = qkv.block(row0 + s, 2 * hidden + h * d_head_, n, d_head_);
-      auto dq = dqkv.block(row0 + s, h * d_head_, n, d_head_);
-      auto dk = dqkv.block(row0 + s, hidden + h * d_head_, n, d_head_);
-      auto dv = dqkv.block(row0 + s, 2 * hidden + h * d_head_, n, d_head_);
-      const auto dc = dctx.block(row0 + s, h * d_head_, n, d_head_);
-      const Eigen::Index prow = (static_cast<Eigen::Index>(b) * heads + h) * len + s;
-      const auto p = ws.probs.block(prow, s, n, n);
+      const auto q = qkv.block(r0, h * d_head_, n, d_head_);
+      const auto k = qkv.block(r0, hidden + h * d_head_, n, d_head_);
+      const auto vv = qkv.block(r0, 2 * hidden + h * d_head_, n, d_head_);
+      auto dq = dqkv.block(r0, h * d_head_, n, d_head_);
+      auto dk = dqkv.block(r0, hidden + h * d_head_, n, d_head_);
+      auto dv = dqkv.block(r0, 2 * hidden + h * d_head_, n, d_head_);
+      const auto dc = dctx.block(r0, h * d_head_, n, d_head_);
+      const Eigen::Index prow = heads * r0 + static_cast<Eigen::Index>(h) * n;
+      const auto p = ws.probs.block(prow, 0, n, n);
       auto dp = ws.dp.topLeftCorner(n, n);
       dp.noalias() = dc * vv.transpose();
       if (ws.dropout_active) {
-        dv.noalias() = ws.dropped.block(prow, s, n, n).transpose() * dc;
-        const uint8_t* keep = ws.keep.data() + prow * ws.probs.cols();
+        dv.noalias() = ws.dropped.block(prow, 0, n, n).transpose() * dc;
         for (int i = 0; i < n; ++i) {
-          const uint8_t* kr = keep + i * ws.probs.cols() + s;
+          const uint8_t* kr = ws.keep.data() + (prow + i) * pstride;
           for (int j = 0; j < n; ++j) dp(i, j) = kr[j] ? dp(i, j) * keep_scale : T(0);
         }
       } else {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/ids.h"
 #include "nn/random.h"
 
 namespace freshet::nn {
@@ -25,6 +26,7 @@ static_assert(std::atomic_ref<float>::required_alignment == alignof(float),
 // ---- SparseGrad
 
 std::span<float> SparseGrad::Row(uint32_t id) {
+  assert(id != kNoId);
   if (id >= slot_of_.size()) slot_of_.resize(static_cast<size_t>(id) + 1, -1);
   int32_t slot = slot_of_[id];
   if (slot < 0) {
@@ -50,8 +52,8 @@ void SparseGrad::Clear() {
 
 // ---- EmbeddingTable
 
-Result<std::unique_ptr<EmbeddingTable>> EmbeddingTable::Create(
-    const EmbeddingTableOptions& options, uint32_t rows) {
+Result<std::unique_ptr<EmbeddingTable>> EmbeddingTable::Create(const EmbeddingTableOptions& options,
+                                                               uint32_t rows) {
   if (options.dim <= 0) {
     return Status::InvalidArgument("embedding dim must be positive, got " +
                                    std::to_string(options.dim));
@@ -66,7 +68,7 @@ Result<std::unique_ptr<EmbeddingTable>> EmbeddingTable::Create(
     return Status::InvalidArgument(
         "embedding eps must be > 0 and adagrad_initial_accumulator >= 0");
   }
-  std::unique_ptr<EmbeddingTable> table(new EmbeddingTable(options));
+  auto table = std::make_unique<EmbeddingTable>(PrivateTag(), options);
   FRESHET_RETURN_IF_ERROR(table->Grow(rows));
   return table;
 }
@@ -74,9 +76,9 @@ Result<std::unique_ptr<EmbeddingTable>> EmbeddingTable::Create(
 Status EmbeddingTable::Grow(uint32_t new_rows) {
   if (new_rows <= rows_) return Status::OK();
   if (options_.max_rows != 0 && new_rows > options_.max_rows) {
-    return Status::ResourceExhausted("embedding table is full: " + std::to_string(new_rows) +
-                                     " rows requested, max_rows = " +
-                                     std::to_string(options_.max_rows));
+    return Status::ResourceExhausted(
+        "embedding table is full: " + std::to_string(new_rows) +
+        " rows requested, max_rows = " + std::to_string(options_.max_rows));
   }
   const size_t n = static_cast<size_t>(new_rows) * options_.dim;
   values_.resize(n);

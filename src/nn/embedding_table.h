@@ -48,9 +48,9 @@ struct EmbeddingTableOptions {
   // Decoupled and lazy: a row's weights shrink by lr * weight_decay * w when that row is updated,
   // never in between. For SGD this is the usual L2 regularisation of the rows in a sample.
   float weight_decay = 0.0f;
-  float beta1 = 0.9f;    // Adam
-  float beta2 = 0.999f;  // Adam
-  float eps = 1e-8f;     // Adam and Adagrad denominators
+  float beta1 = 0.9f;                        // Adam
+  float beta2 = 0.999f;                      // Adam
+  float eps = 1e-8f;                         // Adam and Adagrad denominators
   float adagrad_initial_accumulator = 0.1f;  // TF's default: the first steps are not huge
   // New rows start N(0, init_stddev^2); the values of row r depend only on (seed, r), so a table
   // grown in any number of steps, or rebuilt, starts identical.
@@ -74,7 +74,7 @@ class SparseGrad {
   }
 
   // The accumulator of row `id`, zero when first touched since Clear. The span is invalidated by
-  // the next call that touches a new id.
+  // the next call that touches a new id. REQUIRES: id != kNoId (memory grows with the largest id).
   std::span<float> Row(uint32_t id);
   // Row(id) += scale * g. REQUIRES: g.size() == dim().
   void Add(uint32_t id, std::span<const float> g, float scale = 1.0f);
@@ -83,16 +83,23 @@ class SparseGrad {
  private:
   int dim_;
   std::vector<uint32_t> ids_;
-  std::vector<float> grads_;     // size() rows of dim_
-  std::vector<int32_t> slot_of_; // id -> index into ids_, -1 if absent; grows to the largest id
+  std::vector<float> grads_;      // size() rows of dim_
+  std::vector<int32_t> slot_of_;  // id -> index into ids_, -1 if absent; grows to the largest id
 };
 
 class EmbeddingTable {
+  // Keeps construction to Create while letting it use make_unique.
+  struct PrivateTag {
+    explicit PrivateTag() = default;
+  };
+
  public:
-  // InvalidArgument for dim <= 0, a negative rate or decay, betas outside [0, 1), eps <= 0, or rows
-  // above max_rows.
+  // InvalidArgument for dim <= 0, a negative rate or decay, betas outside [0, 1) or eps <= 0;
+  // ResourceExhausted for rows above max_rows.
   static Result<std::unique_ptr<EmbeddingTable>> Create(const EmbeddingTableOptions& options,
                                                         uint32_t rows);
+  // For Create only (PrivateTag cannot be named outside the class).
+  EmbeddingTable(PrivateTag, const EmbeddingTableOptions& options) : options_(options) {}
   EmbeddingTable(const EmbeddingTable&) = delete;
   EmbeddingTable& operator=(const EmbeddingTable&) = delete;
 
@@ -124,7 +131,6 @@ class EmbeddingTable {
   void set_learning_rate(float lr) { options_.learning_rate = lr; }
 
  private:
-  explicit EmbeddingTable(const EmbeddingTableOptions& options) : options_(options) {}
   void InitRow(uint32_t row);
 
   EmbeddingTableOptions options_;

@@ -9,6 +9,10 @@ namespace freshet::nn {
 namespace {
 
 // log(1 + exp(x)) without overflow for large x or cancellation for very negative x.
+// Softmax rows are exponentiated and summed in blocks of this many logits (16 KB of float: stays
+// in L1 between the exp and the sum).
+constexpr Eigen::Index kExpBlock = 4096;
+
 double Softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::abs(x))); }
 double Sigmoid(double x) {
   // Evaluated on the side where exp cannot overflow.
@@ -61,10 +65,10 @@ LossValue SampledBinaryCrossEntropy(ConstMatrixRef<T> hidden, std::span<const It
 template <typename T>
 LossValue SampledSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden,
                                          std::span<const ItemId> positives,
-                                         std::span<const ItemId> negatives,
-                                         ConstMatrixRef<T> items, std::span<const T> log_q,
-                                         T grad_scale, MatrixRef<T> d_hidden,
-                                         MatrixRef<T> d_items, Workspace& ws) const {
+                                         std::span<const ItemId> negatives, ConstMatrixRef<T> items,
+                                         std::span<const T> log_q, T grad_scale,
+                                         MatrixRef<T> d_hidden, MatrixRef<T> d_items,
+                                         Workspace& ws) const {
   const Eigen::Index rows = hidden.rows();
   assert(positives.size() == static_cast<size_t>(rows));
   assert(rows == 0 || negatives.size() % static_cast<size_t>(rows) == 0);
@@ -119,13 +123,14 @@ FullSoftmaxLoss<T>::Workspace::Workspace(const FullSoftmaxLoss& loss, int num_it
     : logits(loss.options().chunk_rows, num_items),
       h(loss.options().chunk_rows, dim),
       dh(loss.options().chunk_rows, dim),
-      rows(static_cast<size_t>(loss.options().chunk_rows)) {}
+      hs(loss.options().chunk_rows, dim),
+      rows(static_cast<size_t>(loss.options().chunk_rows)),
+      factor(static_cast<size_t>(loss.options().chunk_rows)) {}
 
 template <typename T>
 LossValue FullSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden, std::span<const ItemId> targets,
-                                      ConstMatrixRef<T> items, T grad_scale,
-                                      MatrixRef<T> d_hidden, MatrixRef<T> d_items,
-                                      Workspace& ws) const {
+                                      ConstMatrixRef<T> items, T grad_scale, MatrixRef<T> d_hidden,
+                                      MatrixRef<T> d_items, Workspace& ws) const {
   const Eigen::Index n = hidden.rows();
   const Eigen::Index num_items = items.rows();
   const Eigen::Index dim = hidden.cols();
@@ -138,6 +143,7 @@ LossValue FullSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden, std::span<const 
   if (ws.h.cols() != dim) {
     ws.h.resize(chunk, dim);
     ws.dh.resize(chunk, dim);
+    ws.hs.resize(chunk, dim);
   }
   LossValue loss;
   d_hidden.setZero();
@@ -157,31 +163,45 @@ LossValue FullSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden, std::span<const 
     auto logits = ws.logits.topLeftCorner(m, num_items);
     logits.noalias() = h * items.transpose();
     for (int i = 0; i < m; ++i) {
-      auto row = logits.row(i).array();
-      const ItemId target = targets[ws.rows[i]];
-      const T target_logit = row(target);
+      auto row = logits.row(i);
+      const T target_logit = row(targets[ws.rows[i]]);
       const T mx = row.maxCoeff();
-      // exp once, in place; the row becomes softmax * grad_scale, then the target's -grad_scale.
-      row = (row - mx).exp();
-      const double sum = row.template cast<double>().sum();
-      loss.sum += static_cast<double>(mx) + std::log(sum) - static_cast<double>(target_logit);
-      row *= static_cast<T>(static_cast<double>(grad_scale) / sum);
-      row(target) -= grad_scale;
+      // exp in place, summed block by block while the block is still in L1. The row is left
+      // unnormalised: the 1 / sum factor is applied to the [m x dim] products below instead of
+      // to the [m x num_items] row, which saves a pass over the catalog per row.
+      T sum = 0;
+      for (Eigen::Index c = 0; c < num_items; c += kExpBlock) {
+        auto block = row.segment(c, std::min<Eigen::Index>(kExpBlock, num_items - c)).array();
+        block = (block - mx).exp();
+        sum += block.sum();
+      }
+      loss.sum += static_cast<double>(mx) + std::log(static_cast<double>(sum)) -
+                  static_cast<double>(target_logit);
+      ws.factor[i] = grad_scale / sum;
     }
     loss.count += m;
+    // With U the exp rows, f_i = grad_scale / sum_i and G = diag(f) U - grad_scale onehot(targets):
+    // d_hidden = G items = diag(f) (U items) - grad_scale items[targets];
+    // d_items += G^T H = U^T (diag(f) H) - grad_scale scatter(H rows to their targets).
     auto dh = ws.dh.topRows(m);
     dh.noalias() = logits * items;
-    d_items.noalias() += logits.transpose() * h;
-    for (int i = 0; i < m; ++i) d_hidden.row(ws.rows[i]) = dh.row(i);
+    auto hs = ws.hs.topRows(m);
+    for (int i = 0; i < m; ++i) hs.row(i) = ws.factor[i] * h.row(i);
+    d_items.noalias() += logits.transpose() * hs;
+    for (int i = 0; i < m; ++i) {
+      const ItemId target = targets[ws.rows[i]];
+      d_hidden.row(ws.rows[i]) = ws.factor[i] * dh.row(i) - grad_scale * items.row(target);
+      d_items.row(target) -= grad_scale * h.row(i);
+    }
   }
   return loss;
 }
 
-#define FRESHET_NN_INSTANTIATE(T)                                                             \
-  template LossValue SampledBinaryCrossEntropy<T>(                                            \
-      ConstMatrixRef<T>, std::span<const ItemId>, std::span<const ItemId>, ConstMatrixRef<T>, \
-      T, MatrixRef<T>, MatrixRef<T>);                                                         \
-  template class SampledSoftmaxLoss<T>;                                                       \
+#define FRESHET_NN_INSTANTIATE(T)                                                                \
+  template LossValue SampledBinaryCrossEntropy<T>(ConstMatrixRef<T>, std::span<const ItemId>,    \
+                                                  std::span<const ItemId>, ConstMatrixRef<T>, T, \
+                                                  MatrixRef<T>, MatrixRef<T>);                   \
+  template class SampledSoftmaxLoss<T>;                                                          \
   template class FullSoftmaxLoss<T>;
 FRESHET_NN_INSTANTIATE(float)
 FRESHET_NN_INSTANTIATE(double)

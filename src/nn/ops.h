@@ -36,8 +36,8 @@ class Linear {
 
   // REQUIRES: x is [rows, in], y is [rows, out].
   void Forward(ConstMatrixRef<T> x, MatrixRef<T> y) const;
-  // x is Forward's input, dy the gradient of its output. grads[W] += x^T dy, grads[b] += sum of dy's
-  // rows, dx = dy W^T (or += with InputGrad::kAdd).
+  // x is Forward's input, dy the gradient of its output. grads[W] += x^T dy, grads[b] += sum of
+  // dy's rows, dx = dy W^T (or += with InputGrad::kAdd).
   void Backward(ConstMatrixRef<T> x, ConstMatrixRef<T> dy, GradSink<T>& grads, MatrixRef<T> dx,
                 InputGrad mode = InputGrad::kAssign) const;
   // Parameter gradients only, for an input that needs none.
@@ -96,8 +96,7 @@ template <typename T>
 void ActivationForward(Activation act, ConstMatrixRef<T> z, MatrixRef<T> a);
 // dz = act'(z) * da, from the pre-activation z. dz may alias da (not z).
 template <typename T>
-void ActivationBackward(Activation act, ConstMatrixRef<T> z, ConstMatrixRef<T> da,
-                        MatrixRef<T> dz);
+void ActivationBackward(Activation act, ConstMatrixRef<T> z, ConstMatrixRef<T> da, MatrixRef<T> dz);
 
 // Inverted dropout: in training each element is zeroed with probability `rate` and survivors are
 // scaled by 1 / (1 - rate), so inference is the identity and needs no rescaling. The mask is drawn
@@ -156,9 +155,9 @@ struct ResidualAdd {
 
 // Item embedding lookup plus a learned absolute position embedding (SASRec's input layer).
 struct SequenceEmbeddingOptions {
-  int num_items = 0;    // rows of the item table; ids must be below it
-  int max_len = 50;     // rows of the position table: the longest window the model reads
-  int dim = 64;         // embedding width = model width
+  int num_items = 0;  // rows of the item table; ids must be below it
+  int max_len = 50;   // rows of the position table: the longest window the model reads
+  int dim = 64;       // embedding width = model width
   // Multiply item vectors by sqrt(dim) before adding the position vector, as the reference SASRec
   // code does, so the item signal is not drowned by the positions at init.
   bool scale_items = true;
@@ -186,6 +185,13 @@ class SequenceEmbedding {
   void Forward(std::span<const ItemId> ids, int batch, int len, MatrixRef<T> x) const;
   // Adds the gradient of x into grads[items] (rows of the ids) and grads[positions].
   void Backward(std::span<const ItemId> ids, int batch, int len, ConstMatrixRef<T> dx,
+                GradSink<T>& grads) const;
+
+  // The same with an explicit position index per row (for packed sequences): row r becomes
+  // item_scale * items[ids[r]] + positions[pos[r]], or zero for kNoId.
+  // REQUIRES: pos.size() == ids.size(); every pos below max_len.
+  void Forward(std::span<const ItemId> ids, std::span<const int32_t> pos, MatrixRef<T> x) const;
+  void Backward(std::span<const ItemId> ids, std::span<const int32_t> pos, ConstMatrixRef<T> dx,
                 GradSink<T>& grads) const;
 
  private:

@@ -67,7 +67,8 @@ double ClipGradNorm(ParamSet<T>& params, double max_norm) {
   double sq = 0;
   for (int i = 0; i < params.size(); ++i) {
     const Matrix<T>& g = params[i].grad;
-    for (Eigen::Index j = 0; j < g.size(); ++j) sq += static_cast<double>(g.data()[j]) * g.data()[j];
+    for (Eigen::Index j = 0; j < g.size(); ++j)
+      sq += static_cast<double>(g.data()[j]) * g.data()[j];
   }
   const double norm = std::sqrt(sq);
   if (norm > max_norm) {

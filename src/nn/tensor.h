@@ -14,14 +14,14 @@
 // Eigen types appear in these headers on purpose: src/nn is internal to model code, and model code
 // does not expose it further (Eigen stays out of the engine's public headers).
 
-#include <Eigen/Core>
-
 #include <cassert>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <Eigen/Core>
 
 namespace freshet::nn {
 
@@ -58,7 +58,8 @@ class ParamSet {
   ParamSet(const ParamSet&) = delete;
   ParamSet& operator=(const ParamSet&) = delete;
 
-  // Adds a zero-valued parameter with a zero gradient. REQUIRES: rows, cols > 0; the name is unique.
+  // Adds a zero-valued parameter with a zero gradient. REQUIRES: rows, cols > 0; the name is
+  // unique.
   Param<T>& Add(std::string name, int rows, int cols, bool decay = true);
 
   int size() const { return static_cast<int>(params_.size()); }

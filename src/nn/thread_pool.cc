@@ -14,6 +14,23 @@ std::pair<size_t, size_t> SplitRange(size_t n, int parts, int part) {
   return {begin, begin + base + (k < extra ? 1 : 0)};
 }
 
+void BalancedSplit(std::span<const uint32_t> costs, std::span<size_t> bounds) {
+  assert(bounds.size() >= 2);
+  const size_t parts = bounds.size() - 1;
+  uint64_t total = 0;
+  for (uint32_t c : costs) total += c;
+  // Boundary k is the first index whose prefix cost reaches k / parts of the total.
+  size_t i = 0;
+  uint64_t prefix = 0;
+  bounds[0] = 0;
+  for (size_t k = 1; k < parts; ++k) {
+    const uint64_t target = (total * k + parts / 2) / parts;
+    while (i < costs.size() && prefix + costs[i] / 2 < target) prefix += costs[i++];
+    bounds[k] = i;
+  }
+  bounds[parts] = costs.size();
+}
+
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
   if (threads <= 0) threads = 1;  // hardware_concurrency may not know

@@ -12,6 +12,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -21,6 +22,12 @@ namespace freshet::nn {
 // The part-th of `parts` contiguous, near-equal pieces of [0, n): {begin, end}. The first
 // n % parts pieces are one longer. REQUIRES: parts > 0, 0 <= part < parts.
 std::pair<size_t, size_t> SplitRange(size_t n, int parts, int part);
+
+// Splits [0, costs.size()) into bounds.size() - 1 contiguous ranges of near-equal total cost, range
+// k being [bounds[k], bounds[k + 1]). For batches of sequences of unequal length, pass each
+// sequence's real tokens so that data-parallel workers finish together. REQUIRES: bounds.size()
+// >= 2.
+void BalancedSplit(std::span<const uint32_t> costs, std::span<size_t> bounds);
 
 class ThreadPool {
  public:

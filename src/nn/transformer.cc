@@ -29,8 +29,7 @@ FeedForwardOptions FeedForwardOf(const TransformerOptions& o) {
 // ---- TransformerBlock
 
 template <typename T>
-TransformerBlock<T>::Workspace::Workspace(const TransformerBlock& block, int max_batch,
-                                          int max_len)
+TransformerBlock<T>::Workspace::Workspace(const TransformerBlock& block, int max_batch, int max_len)
     : ln1(block.ln1_, max_batch * max_len),
       ln2(block.ln2_, max_batch * max_len),
       attention(block.attention_, max_batch, max_len),
@@ -53,10 +52,9 @@ TransformerBlock<T>::TransformerBlock(ParamSet<T>& params, const std::string& na
       dropout_(options.dropout) {}
 
 template <typename T>
-void TransformerBlock<T>::Forward(ConstMatrixRef<T> x, std::span<const uint8_t> valid, int batch,
-                                  int len, MatrixRef<T> y, Workspace& ws, Rng& rng,
-                                  bool training) const {
-  const Eigen::Index rows = static_cast<Eigen::Index>(batch) * len;
+void TransformerBlock<T>::Forward(ConstMatrixRef<T> x, const SequenceLayout& layout, MatrixRef<T> y,
+                                  Workspace& ws, Rng& rng, bool training) const {
+  const Eigen::Index rows = layout.rows();
   assert(x.rows() == rows && y.rows() == rows && rows <= ws.a.rows());
   auto a = ws.a.topRows(rows);
   auto att = ws.att.topRows(rows);
@@ -65,13 +63,13 @@ void TransformerBlock<T>::Forward(ConstMatrixRef<T> x, std::span<const uint8_t> 
   auto z = ws.z.topRows(rows);
   if (options_.norm == NormPlacement::kPre) {
     ln1_.Forward(x, a, ws.ln1);
-    attention_.Forward(a, valid, batch, len, att, ws.attention, rng, training);
+    attention_.Forward(a, layout, att, ws.attention, rng, training);
     dropout_.ForwardAdd(att, x, h, ws.drop1, rng, training);
     ln2_.Forward(h, f, ws.ln2);
     ffn_.Forward(f, z, ws.ffn, rng, training);
     dropout_.ForwardAdd(z, h, y, ws.drop2, rng, training);
   } else {
-    attention_.Forward(x, valid, batch, len, att, ws.attention, rng, training);
+    attention_.Forward(x, layout, att, ws.attention, rng, training);
     dropout_.ForwardAdd(att, x, a, ws.drop1, rng, training);
     ln1_.Forward(a, h, ws.ln1);
     ffn_.Forward(h, z, ws.ffn, rng, training);
@@ -144,19 +142,15 @@ TransformerEncoder<T>::TransformerEncoder(ParamSet<T>& params, const std::string
 }
 
 template <typename T>
-ConstMatrixRef<T> TransformerEncoder<T>::Forward(ConstMatrixRef<T> x,
-                                                 std::span<const uint8_t> valid, int batch,
-                                                 int len, Workspace& ws, Rng& rng,
-                                                 bool training) const {
-  const Eigen::Index rows = static_cast<Eigen::Index>(batch) * len;
+ConstMatrixRef<T> TransformerEncoder<T>::Forward(ConstMatrixRef<T> x, const SequenceLayout& layout,
+                                                 Workspace& ws, Rng& rng, bool training) const {
+  const Eigen::Index rows = layout.rows();
   assert(x.rows() == rows && rows <= ws.y.rows());
   for (size_t k = 0; k < blocks_.size(); ++k) {
     ConstMatrixRef<T> in = k == 0 ? x : ConstMatrixRef<T>(ws.outputs[k - 1].topRows(rows));
-    blocks_[k]->Forward(in, valid, batch, len, ws.outputs[k].topRows(rows), ws.blocks[k], rng,
-                        training);
+    blocks_[k]->Forward(in, layout, ws.outputs[k].topRows(rows), ws.blocks[k], rng, training);
   }
-  ConstMatrixRef<T> last =
-      blocks_.empty() ? x : ConstMatrixRef<T>(ws.outputs.back().topRows(rows));
+  ConstMatrixRef<T> last = blocks_.empty() ? x : ConstMatrixRef<T>(ws.outputs.back().topRows(rows));
   auto y = ws.y.topRows(rows);
   if (final_ln_) {
     final_ln_->Forward(last, y, ws.final_ln);
@@ -167,8 +161,8 @@ ConstMatrixRef<T> TransformerEncoder<T>::Forward(ConstMatrixRef<T> x,
 }
 
 template <typename T>
-void TransformerEncoder<T>::Backward(ConstMatrixRef<T> x, ConstMatrixRef<T> dy,
-                                     GradSink<T>& grads, MatrixRef<T> dx, Workspace& ws) const {
+void TransformerEncoder<T>::Backward(ConstMatrixRef<T> x, ConstMatrixRef<T> dy, GradSink<T>& grads,
+                                     MatrixRef<T> dx, Workspace& ws) const {
   const Eigen::Index rows = dy.rows();
   if (blocks_.empty()) {
     if (final_ln_) {
@@ -218,7 +212,9 @@ template <typename T>
 SasrecEncoder<T>::Workspace::Workspace(const SasrecEncoder& encoder, int max_batch)
     : max_batch(max_batch),
       ids(static_cast<size_t>(max_batch) * encoder.options().max_len),
-      valid(ids.size()),
+      positions(ids.size()),
+      src_row(ids.size()),
+      offsets(static_cast<size_t>(max_batch) + 1),
       x(static_cast<Eigen::Index>(ids.size()), encoder.hidden()),
       drop(ids.size() * encoder.hidden()),
       encoder(encoder.encoder_, max_batch, encoder.options().max_len),
@@ -227,8 +223,7 @@ SasrecEncoder<T>::Workspace::Workspace(const SasrecEncoder& encoder, int max_bat
       dx(static_cast<Eigen::Index>(ids.size()), encoder.hidden()) {}
 
 template <typename T>
-SasrecEncoder<T>::SasrecEncoder(ParamSet<T>& params, const SasrecEncoderOptions& options,
-                                Rng&& rng)
+SasrecEncoder<T>::SasrecEncoder(ParamSet<T>& params, const SasrecEncoderOptions& options, Rng&& rng)
     : options_(options),
       embedding_(params, "sasrec.emb", EmbeddingOf(options), rng),
       dropout_(options.embedding_dropout),
@@ -238,53 +233,55 @@ template <typename T>
 ConstMatrixRef<T> SasrecEncoder<T>::Forward(std::span<const ItemId> ids, int batch, int len,
                                             Workspace& ws, Rng& rng, bool training) const {
   assert(batch > 0 && batch <= ws.max_batch && len > 0 && len <= options_.max_len);
-  const size_t n = static_cast<size_t>(batch) * len;
-  assert(ids.size() == n);
-  const auto rows = static_cast<Eigen::Index>(n);
+  assert(ids.size() == static_cast<size_t>(batch) * len);
   ws.batch = batch;
   ws.len = len;
-  std::copy(ids.begin(), ids.end(), ws.ids.begin());
-  for (size_t r = 0; r < n; ++r) ws.valid[r] = ids[r] != kNoId;
-  const std::span<const uint8_t> valid(ws.valid.data(), n);
-
-  auto x = ws.x.topRows(rows);
-  embedding_.Forward(ids, batch, len, x);
-  // Padded rows are zero from the lookup and stay zero: dropout only scales.
-  dropout_.Forward(x, x, ws.drop, rng, training);
-  ConstMatrixRef<T> y = encoder_.Forward(x, valid, batch, len, ws.encoder, rng, training);
-  auto out = ws.out.topRows(rows);
-  // Padded positions compute garbage-but-finite values that no valid position ever reads (keys
-  // are masked); zero them so callers see clean rows, as the reference code's `seq *= mask`.
-  for (Eigen::Index r = 0; r < rows; ++r) {
-    if (ws.valid[r]) {
-      out.row(r) = y.row(r);
-    } else {
-      out.row(r).setZero();
+  // Pack the real tokens.
+  const int first_pos = options_.max_len - len;
+  int32_t n = 0;
+  ws.offsets[0] = 0;
+  for (int b = 0; b < batch; ++b) {
+    for (int t = 0; t < len; ++t) {
+      const int32_t row = b * len + t;
+      if (ids[row] == kNoId) continue;
+      ws.ids[n] = ids[row];
+      ws.positions[n] = first_pos + t;
+      ws.src_row[n] = row;
+      ++n;
     }
+    ws.offsets[b + 1] = n;
   }
+  ws.tokens = n;
+  auto out = ws.out.topRows(static_cast<Eigen::Index>(batch) * len);
+  out.setZero();
+  if (n == 0) return out;
+
+  auto x = ws.x.topRows(n);
+  embedding_.Forward(std::span<const ItemId>(ws.ids.data(), n),
+                     std::span<const int32_t>(ws.positions.data(), n), x);
+  dropout_.Forward(x, x, ws.drop, rng, training);
+  const auto layout = SequenceLayout::Packed(
+      std::span<const int32_t>(ws.offsets.data(), static_cast<size_t>(batch) + 1), len);
+  ConstMatrixRef<T> y = encoder_.Forward(x, layout, ws.encoder, rng, training);
+  for (int32_t i = 0; i < n; ++i) out.row(ws.src_row[i]) = y.row(i);
   return out;
 }
 
 template <typename T>
 void SasrecEncoder<T>::Backward(ConstMatrixRef<T> d_hidden, Workspace& ws,
                                 GradSink<T>& grads) const {
-  const int batch = ws.batch;
-  const int len = ws.len;
-  const auto rows = static_cast<Eigen::Index>(batch) * len;
-  assert(d_hidden.rows() == rows && d_hidden.cols() == hidden());
-  auto dy = ws.dy.topRows(rows);
-  for (Eigen::Index r = 0; r < rows; ++r) {
-    if (ws.valid[r]) {
-      dy.row(r) = d_hidden.row(r);
-    } else {
-      dy.row(r).setZero();
-    }
-  }
-  auto dx = ws.dx.topRows(rows);
-  encoder_.Backward(ws.x.topRows(rows), dy, grads, dx, ws.encoder);
+  assert(d_hidden.rows() == static_cast<Eigen::Index>(ws.batch) * ws.len);
+  assert(d_hidden.cols() == hidden());
+  const Eigen::Index n = ws.tokens;
+  if (n == 0) return;
+  auto dy = ws.dy.topRows(n);
+  for (Eigen::Index i = 0; i < n; ++i) dy.row(i) = d_hidden.row(ws.src_row[i]);
+  auto dx = ws.dx.topRows(n);
+  encoder_.Backward(ws.x.topRows(n), dy, grads, dx, ws.encoder);
   dropout_.Backward(dx, dx, ws.drop);
-  embedding_.Backward(std::span<const ItemId>(ws.ids.data(), static_cast<size_t>(rows)), batch,
-                      len, dx, grads);
+  embedding_.Backward(std::span<const ItemId>(ws.ids.data(), static_cast<size_t>(n)),
+                      std::span<const int32_t>(ws.positions.data(), static_cast<size_t>(n)), dx,
+                      grads);
 }
 
 template class TransformerBlock<float>;

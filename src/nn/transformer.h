@@ -30,20 +30,21 @@ enum class NormPlacement : uint8_t {
 };
 
 struct TransformerOptions {
-  int hidden = 64;  // model width; quality on Amazon-sized catalogs saturates near 64
-  int heads = 1;    // REQUIRES: divides hidden
-  int ffn_inner = 0;  // feed-forward inner width; 0 = hidden (SASRec); 4 * hidden is BERT's
-  int blocks = 2;     // SASRec's default; a third rarely helps on sparse data
-  float dropout = 0.2f;            // residual branches and feed-forward inner activations
-  float attention_dropout = 0.0f;  // attention probabilities
+  int hidden = 64;       // model width; quality on Amazon-sized catalogs saturates near 64
+  int heads = 1;         // REQUIRES: divides hidden
+  int ffn_inner = 0;     // feed-forward inner width; 0 = hidden (SASRec); 4 * hidden is BERT's
+  int blocks = 2;        // SASRec's default; a third rarely helps on sparse data
+  float dropout = 0.2f;  // residual branches and feed-forward inner activations
+  float attention_dropout = 0.0f;             // attention probabilities
   Activation activation = Activation::kRelu;  // SASRec uses ReLU; GELU is BERT4Rec's
   NormPlacement norm = NormPlacement::kPre;
-  bool final_norm = true;  // LN after the last block; keep it with kPre, optional with kPost
+  bool final_norm = true;        // LN after the last block; keep it with kPre, optional with kPost
   float layer_norm_eps = 1e-8f;  // as the reference SASRec code; larger is safer in float16
   bool causal = true;            // false for bidirectional attention
 };
 
-// One block over [batch * len, hidden] activations with a validity mask (1 = real token).
+// One block over the [rows, hidden] activations of a batch of sequences laid out as `layout` says
+// (padded windows with a validity mask, or packed; see SequenceLayout in attention.h).
 // kPre:  h = x + drop(attn(LN1(x)));  y = h + drop(ffn(LN2(h)))
 // kPost: h = LN1(x + drop(attn(x)));  y = LN2(h + drop(ffn(h)))
 template <typename T>
@@ -57,11 +58,11 @@ class TransformerBlock {
     typename FeedForward<T>::Workspace ffn;
     typename Dropout<T>::Workspace drop1;
     typename Dropout<T>::Workspace drop2;
-    Matrix<T> a;    // attention input (kPre: LN1(x)) / kPost: pre-LN1 sum
-    Matrix<T> att;  // attention output
-    Matrix<T> h;    // between the two sublayers
-    Matrix<T> f;    // feed-forward input (kPre: LN2(h)) / kPost: pre-LN2 sum
-    Matrix<T> z;    // feed-forward output
+    Matrix<T> a;           // attention input (kPre: LN1(x)) / kPost: pre-LN1 sum
+    Matrix<T> att;         // attention output
+    Matrix<T> h;           // between the two sublayers
+    Matrix<T> f;           // feed-forward input (kPre: LN2(h)) / kPost: pre-LN2 sum
+    Matrix<T> z;           // feed-forward output
     Matrix<T> d1, d2, d3;  // Backward scratch
   };
 
@@ -71,10 +72,10 @@ class TransformerBlock {
 
   const TransformerOptions& options() const { return options_; }
 
-  // REQUIRES: x and y are [batch * len, hidden], distinct; valid has batch * len entries; batch
-  // and len within the workspace's maxima. x must stay unchanged until Backward.
-  void Forward(ConstMatrixRef<T> x, std::span<const uint8_t> valid, int batch, int len,
-               MatrixRef<T> y, Workspace& ws, Rng& rng, bool training) const;
+  // REQUIRES: x and y are [layout.rows(), hidden], distinct; the layout within the workspace's
+  // maxima. x must stay unchanged until Backward.
+  void Forward(ConstMatrixRef<T> x, const SequenceLayout& layout, MatrixRef<T> y, Workspace& ws,
+               Rng& rng, bool training) const;
   // x is Forward's input, dy the gradient of its output; dx must not alias dy.
   void Backward(ConstMatrixRef<T> x, ConstMatrixRef<T> dy, GradSink<T>& grads, MatrixRef<T> dx,
                 Workspace& ws) const;
@@ -97,8 +98,8 @@ class TransformerEncoder {
     std::vector<typename TransformerBlock<T>::Workspace> blocks;
     std::vector<Matrix<T>> outputs;  // outputs[k] = output of block k
     typename LayerNorm<T>::Workspace final_ln;
-    Matrix<T> y;          // the encoder's output
-    Matrix<T> dbuf[2];    // Backward: gradients flowing between blocks
+    Matrix<T> y;        // the encoder's output
+    Matrix<T> dbuf[2];  // Backward: gradients flowing between blocks
   };
 
   TransformerEncoder(ParamSet<T>& params, const std::string& name,
@@ -107,10 +108,10 @@ class TransformerEncoder {
   const TransformerOptions& options() const { return options_; }
   int num_blocks() const { return static_cast<int>(blocks_.size()); }
 
-  // Returns the output [batch * len, hidden], a view of ws valid until the next Forward on it.
+  // Returns the output [layout.rows(), hidden], a view of ws valid until the next Forward on it.
   // REQUIRES: as TransformerBlock::Forward; x stays unchanged until Backward.
-  ConstMatrixRef<T> Forward(ConstMatrixRef<T> x, std::span<const uint8_t> valid, int batch,
-                            int len, Workspace& ws, Rng& rng, bool training) const;
+  ConstMatrixRef<T> Forward(ConstMatrixRef<T> x, const SequenceLayout& layout, Workspace& ws,
+                            Rng& rng, bool training) const;
   // dy is the gradient of Forward's output; dx receives the gradient of x (assigned).
   void Backward(ConstMatrixRef<T> x, ConstMatrixRef<T> dy, GradSink<T>& grads, MatrixRef<T> dx,
                 Workspace& ws) const;
@@ -122,8 +123,8 @@ class TransformerEncoder {
 };
 
 struct SasrecEncoderOptions {
-  int num_items = 0;  // catalog size: item ids are [0, num_items)
-  int max_len = 50;   // longest history window; training cost is linear in it
+  int num_items = 0;               // catalog size: item ids are [0, num_items)
+  int max_len = 50;                // longest history window; training cost is linear in it
   float embedding_dropout = 0.2f;  // on the summed item + position embeddings
   bool scale_items = true;         // item vectors * sqrt(hidden) before adding positions
   double init_stddev = 0.02;       // N(0, s^2) initial embeddings
@@ -133,22 +134,32 @@ struct SasrecEncoderOptions {
 // SASRec's encoder: ids of left-padded windows in, one hidden vector per position out. The item
 // table ("sasrec.emb.items", [num_items, hidden]) is meant to be shared with the output layer
 // (logits = hidden items^T), as in the paper.
+//
+// Internally the real tokens are packed (SequenceLayout::Packed) before the embedding, so padding
+// costs nothing anywhere in the stack: a batch of short histories in a long window trains at the
+// cost of its real tokens. The result is identical to running the padded windows with a key
+// padding mask, since padded keys are masked and padded queries are never read.
 template <typename T>
 class SasrecEncoder {
  public:
   struct Workspace {
     Workspace(const SasrecEncoder& encoder, int max_batch);
     int max_batch;
-    std::vector<ItemId> ids;       // copy of the last Forward's ids, for Backward
-    std::vector<uint8_t> valid;
-    Matrix<T> x;                   // embeddings after dropout: the blocks' input
+    // The packing of the last Forward: packed row i is window row src_row[i], an item at
+    // position index positions[i]; sequence b is packed rows [offsets[b], offsets[b + 1]).
+    std::vector<ItemId> ids;
+    std::vector<int32_t> positions;
+    std::vector<int32_t> src_row;
+    std::vector<int32_t> offsets;
+    Matrix<T> x;  // packed embeddings after dropout: the blocks' input
     typename Dropout<T>::Workspace drop;
     typename TransformerEncoder<T>::Workspace encoder;
-    Matrix<T> out;                 // output with padded rows zeroed
-    Matrix<T> dy;                  // Backward scratch
+    Matrix<T> out;  // the output in window layout, padded rows zero
+    Matrix<T> dy;   // Backward scratch (packed)
     Matrix<T> dx;
     int batch = 0;
     int len = 0;
+    Eigen::Index tokens = 0;  // packed rows
   };
 
   // All parameters go into `params` under "sasrec."; initial values derive from `seed`.
@@ -160,10 +171,12 @@ class SasrecEncoder {
   Param<T>& item_embedding() const { return embedding_.items(); }
   Param<T>& position_embedding() const { return embedding_.positions(); }
 
-  // ids holds `batch` windows of `len` ids (row b * len + t), left-padded with kNoId. Returns the
-  // hidden states [batch * len, hidden] (a view of ws, valid until its next Forward); padded rows
-  // are zero. Inference: training = false (no dropout); the newest position of window b is row
-  // b * len + len - 1.
+  // ids holds `batch` windows of `len` ids (row b * len + t), padded with kNoId (left padding;
+  // a kNoId inside a window is skipped as well, the items around it keep their positions).
+  // Returns the hidden states [batch * len, hidden] (a view of ws, valid until its next Forward);
+  // padded rows are zero. Position index of slot t: max_len - len + t, so the newest item always
+  // has the last position whatever the window length. Inference: training = false (no dropout);
+  // the newest position of window b is row b * len + len - 1.
   // REQUIRES: 0 < batch <= ws.max_batch; 0 < len <= max_len; ids below the item table's rows or
   // kNoId (map unknown items to kNoId first).
   ConstMatrixRef<T> Forward(std::span<const ItemId> ids, int batch, int len, Workspace& ws,

@@ -35,6 +35,23 @@ TEST(SplitRangeTest, CoversTheRangeInNearEqualContiguousPieces) {
   }
 }
 
+TEST(BalancedSplitTest, GivesWorkersNearEqualCost) {
+  const std::vector<uint32_t> costs = {50, 1, 1, 1, 1, 50, 2, 2, 40, 3, 0, 49};
+  std::vector<size_t> bounds(4);
+  BalancedSplit(costs, bounds);
+  EXPECT_EQ(bounds.front(), 0u);
+  EXPECT_EQ(bounds.back(), costs.size());
+  for (int k = 0; k < 3; ++k) {
+    uint32_t sum = 0;
+    for (size_t i = bounds[k]; i < bounds[k + 1]; ++i) sum += costs[i];
+    EXPECT_GE(sum, 40u) << k;  // total 200: about 67 each, never starved
+    EXPECT_LE(sum, 100u) << k;
+  }
+  std::vector<size_t> two(3);
+  BalancedSplit(std::vector<uint32_t>{}, two);  // empty: all ranges empty
+  EXPECT_EQ(two, (std::vector<size_t>{0, 0, 0}));
+}
+
 TEST(ThreadPoolTest, RunCallsEveryWorkerOnceAndParallelForCoversEachIndexOnce) {
   for (int threads : {1, 2, 4}) {
     ThreadPool pool(threads);

@@ -140,7 +140,7 @@ TEST(FullSoftmaxTest, FloatKernelMatchesNaiveLoopAndIgnoresPaddedRows) {
     opt.chunk_rows = chunk;
     FullSoftmaxLoss<float> loss_fn(opt);
     FullSoftmaxLoss<float>::Workspace ws(loss_fn, 50, dim);  // grows to the catalog on demand
-    MatrixF dh = MatrixF::Constant(rows, dim, 7.0f);  // overwritten, padded rows zeroed
+    MatrixF dh = MatrixF::Constant(rows, dim, 7.0f);         // overwritten, padded rows zeroed
     MatrixF di = MatrixF::Zero(num_items, dim);
     const LossValue got = loss_fn.Compute(hidden.cast<float>(), targets, items.cast<float>(),
                                           static_cast<float>(scale), dh, di, ws);

@@ -78,9 +78,9 @@ inline NaiveLoss NaiveBce(const Matrix<double>& hidden, std::span<const ItemId> 
 
 inline NaiveLoss NaiveSampledSoftmax(const Matrix<double>& hidden,
                                      std::span<const ItemId> positives,
-                                     std::span<const ItemId> negatives,
-                                     const Matrix<double>& items, std::span<const double> log_q,
-                                     bool remove_hits, double scale) {
+                                     std::span<const ItemId> negatives, const Matrix<double>& items,
+                                     std::span<const double> log_q, bool remove_hits,
+                                     double scale) {
   NaiveLoss out;
   out.d_hidden = Matrix<double>::Zero(hidden.rows(), hidden.cols());
   out.d_items = Matrix<double>::Zero(items.rows(), items.cols());

@@ -79,7 +79,8 @@ inline Matrix<double> NaiveAttention(const Matrix<double>& x, const std::vector<
         for (int j = 0; j < len; ++j) {
           if (score[j] == -INFINITY) continue;
           const double p = std::exp(score[j] - mx) / z;
-          for (int d = 0; d < dh; ++d) ctx(qi, h * dh + d) += p * qkv(b * len + j, 2 * hidden + h * dh + d);
+          for (int d = 0; d < dh; ++d)
+            ctx(qi, h * dh + d) += p * qkv(b * len + j, 2 * hidden + h * dh + d);
         }
       }
     }

@@ -4,9 +4,9 @@
 
 #include <vector>
 
-#include "nn/random.h"
 #include "grad_check.h"
 #include "naive_ops.h"
+#include "nn/random.h"
 
 namespace freshet::nn {
 namespace {
@@ -53,8 +53,8 @@ TEST(LinearTest, ForwardMatchesNaiveLoopAndAccumulatesInputGradient) {
   fc.bias().value = RandomMatrix(1, 9, rng).cast<float>();
   MatrixF y(11, 9);
   fc.Forward(xd.cast<float>(), y);
-  const MatrixD want = testing::NaiveLinear(xd, fc.weight().value.cast<double>(),
-                                            fc.bias().value.cast<double>());
+  const MatrixD want =
+      testing::NaiveLinear(xd, fc.weight().value.cast<double>(), fc.bias().value.cast<double>());
   EXPECT_LT(RelativeError(y, want), 1e-5);
 
   // kAdd adds dy W^T to what dx holds.
@@ -105,9 +105,9 @@ TEST(LayerNormTest, ForwardMatchesNaiveLoopInFloat) {
   x.array() += 100.0;  // float: the two-pass variance keeps this accurate
   MatrixF y(20, 64);
   ln.Forward(x.cast<float>(), y, ws);
-  const MatrixD want = testing::NaiveLayerNorm(x.cast<float>().cast<double>(),
-                                               ln.gamma().value.cast<double>(),
-                                               ln.beta().value.cast<double>(), 1e-8);
+  const MatrixD want =
+      testing::NaiveLayerNorm(x.cast<float>().cast<double>(), ln.gamma().value.cast<double>(),
+                              ln.beta().value.cast<double>(), 1e-8);
   EXPECT_LT(RelativeError(y, want), 2e-4);
 }
 

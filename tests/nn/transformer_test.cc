@@ -25,9 +25,8 @@ void Perturb(ParamSet<T>& ps, Rng& rng) {
   for (int i = 0; i < ps.size(); ++i) {
     Param<T>& p = ps[i];
     if (p.value.rows() == 1) {
-      p.value.array() += RandomMatrix(1, static_cast<int>(p.value.cols()), rng, 0.3)
-                             .template cast<T>()
-                             .array();
+      p.value.array() +=
+          RandomMatrix(1, static_cast<int>(p.value.cols()), rng, 0.3).template cast<T>().array();
     }
   }
 }
@@ -57,7 +56,7 @@ TEST(TransformerBlockTest, BackwardMatchesNumericalGradientPreAndPostNorm) {
     MatrixD y(batch * len, o.hidden);
     auto loss = [&] {
       Rng drop(3);
-      block.Forward(x, valid, batch, len, y, ws, drop, true);
+      block.Forward(x, SequenceLayout::Padded(valid, batch, len), y, ws, drop, true);
       return Project(y, r);
     };
     auto grads = GradSink<double>::Shared(ps);
@@ -87,10 +86,16 @@ struct EncoderFixture {
   // Three windows of length 5 (below max_len): full, two items, one item.
   static constexpr int kBatch = 3;
   static constexpr int kLen = 5;
-  std::vector<ItemId> ids = {4, 1, 12, 7, 7, kNoId, kNoId, kNoId, 3, 0, kNoId, kNoId, kNoId,
-                             kNoId, 9};
-  std::vector<ItemId> targets = {1, 12, 7, 7, 2, kNoId, kNoId, kNoId, 0, 5, kNoId, kNoId, kNoId,
-                                 kNoId, 11};
+  std::vector<ItemId> ids = {
+      4,     1,     12,    7,     7,  // full
+      kNoId, kNoId, kNoId, 3,     0,  // two items
+      kNoId, kNoId, kNoId, kNoId, 9,  // one item
+  };
+  std::vector<ItemId> targets = {
+      1,     12,    7,     7,     2,   // targets: the next item of each
+      kNoId, kNoId, kNoId, 0,     5,   //
+      kNoId, kNoId, kNoId, kNoId, 11,  //
+  };
 };
 
 TEST(SasrecEncoderTest, EncoderPlusFullSoftmaxMatchesNumericalGradient) {
@@ -124,7 +129,8 @@ TEST(SasrecEncoderTest, EncoderPlusFullSoftmaxMatchesNumericalGradient) {
   };
   const LossValue v = step(true);
   EXPECT_EQ(v.count, 8);
-  ExpectParamGradients(ps, [&] { return scale * step(false).sum; }, 120);
+  ExpectParamGradients(
+      ps, [&] { return scale * step(false).sum; }, 120);
 }
 
 TEST(SasrecEncoderTest, FloatMatchesDoubleForwardAndGradients) {
@@ -138,10 +144,10 @@ TEST(SasrecEncoderTest, FloatMatchesDoubleForwardAndGradients) {
   SasrecEncoder<double>::Workspace wsd(encd, EncoderFixture::kBatch);
   SasrecEncoder<float>::Workspace wsf(encf, EncoderFixture::kBatch);
   Rng r1(5), r2(5);  // same seed: the same dropout masks
-  ConstMatrixRef<double> hd = encd.Forward(f.ids, EncoderFixture::kBatch, EncoderFixture::kLen,
-                                           wsd, r1, true);
-  ConstMatrixRef<float> hf = encf.Forward(f.ids, EncoderFixture::kBatch, EncoderFixture::kLen,
-                                          wsf, r2, true);
+  ConstMatrixRef<double> hd =
+      encd.Forward(f.ids, EncoderFixture::kBatch, EncoderFixture::kLen, wsd, r1, true);
+  ConstMatrixRef<float> hf =
+      encf.Forward(f.ids, EncoderFixture::kBatch, EncoderFixture::kLen, wsf, r2, true);
   EXPECT_LT(RelativeError(hf, hd), 1e-5);
   const MatrixD dy = RandomMatrix(static_cast<int>(hd.rows()), 8, r1);
   auto gd = GradSink<double>::Shared(psd);
