@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job end to end on simulated data: simulate a shop, ingest it into a fresh store, and
-# print the store's statistics and most popular items.
+# The main job end to end on simulated data: simulate a shop, ingest it into a fresh store, print
+# the store's statistics, train models and compare them on held-out interactions.
 set -euo pipefail
 freshet=${1:-build/freshet}
 work=${DEMO_DIR:-demo-data}
@@ -20,4 +20,17 @@ echo "== 3. store statistics"
 "$freshet" stats --data "$work/data"
 
 echo
-echo "demo done. The store is in $work/data; try: $freshet stats --data $work/data --json"
+echo "== 4. train models on all but each user's last two interactions (leave-last-out)"
+for model in pop swing itemknn bpr; do
+  "$freshet" train --data "$work/data" --model "$model" --quiet --out "$work/models/$model.fmdl"
+done
+
+echo
+echo "== 5. evaluate: rank the whole catalog for each user's held-out last interaction"
+"$freshet" eval --data "$work/data" --quiet --html "$work/report.html" \
+  --model "$work/models/pop.fmdl" --model "$work/models/swing.fmdl" \
+  --model "$work/models/itemknn.fmdl" --model "$work/models/bpr.fmdl"
+
+echo
+echo "demo done. The store is in $work/data, the models in $work/models, a report in"
+echo "$work/report.html. Try: $freshet stats --data $work/data --json"

@@ -248,7 +248,9 @@ int Main(int argc, char** argv) {
   app::EvalFlags eval_flags;
   auto* eval = app.add_subcommand("eval", "evaluate a model on the held-out events");
   eval->add_option("--data", eval_flags.data, "data directory")->capture_default_str();
-  eval->add_option("--model", eval_flags.model_file, "model file")->required();
+  eval->add_option("--model", eval_flags.model_files,
+                   "model file; repeat to compare several in one table")
+      ->required();
   eval->add_option("--protocol", eval_flags.protocol,
                    "loo or temporal[:F] (default: the protocol the model was trained with)");
   eval->add_option("--candidates", eval_flags.candidates,
@@ -258,8 +260,10 @@ int Main(int argc, char** argv) {
   eval->add_option("--threads", eval_flags.threads, "worker threads (0: one per core)")
       ->capture_default_str();
   eval->add_option("--seed", eval_flags.seed, "seed of sampled negatives")->capture_default_str();
-  eval->add_option("--json", eval_flags.json_out, "write the report as JSON");
-  eval->add_option("--html", eval_flags.html_out, "write the report as a self-contained HTML page");
+  eval->add_option("--json", eval_flags.json_out,
+                   "write the report as JSON (an array of reports for several models)");
+  eval->add_option("--html", eval_flags.html_out,
+                   "write a self-contained HTML report (a comparison for several models)");
   eval->add_flag("--quiet", eval_flags.quiet, "no progress output");
 
   CLI11_PARSE(app, argc, argv);

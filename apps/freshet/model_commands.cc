@@ -120,66 +120,79 @@ int RunTrain(const TrainFlags& f) {
   return 0;
 }
 
-int RunEval(const EvalFlags& f) {
-  auto loaded = model::LoadModel(f.model_file);
-  if (!loaded.ok()) return Fail(loaded.status());
-  auto store = OpenExisting(f.data);
-  if (!store.ok()) return Fail(store.status());
-  if (Status s = model::CheckModelMatchesStore(loaded->meta, **store); !s.ok()) return Fail(s);
-
-  const std::string protocol_name = f.protocol.empty() ? loaded->meta.protocol : f.protocol;
+// Evaluates one model file on the store; the result carries the model's training report.
+Result<eval::EvalResult> EvaluateFile(const EvalFlags& f, const std::string& file,
+                                      const store::EventStore& store,
+                                      const store::EventTable& table) {
+  FRESHET_ASSIGN_OR_RETURN(model::LoadedModel loaded, model::LoadModel(file));
+  FRESHET_RETURN_IF_ERROR(model::CheckModelMatchesStore(loaded.meta, store));
+  const std::string protocol_name = f.protocol.empty() ? loaded.meta.protocol : f.protocol;
   if (protocol_name == "none") {
-    return Fail(Status::FailedPrecondition(
-        "the model was trained on all events (--protocol none), so any held-out test would be "
-        "training data; retrain it with --protocol loo or temporal[:F] to evaluate it"));
+    return Status::FailedPrecondition(
+        file + " was trained on all events (--protocol none), so any held-out test would be "
+        "training data; retrain it with --protocol loo or temporal[:F] to evaluate it");
   }
-  auto protocol = eval::ParseProtocol(protocol_name);
-  if (!protocol.ok()) return Fail(protocol.status());
-  if (protocol->Name() != loaded->meta.protocol) {
-    return Fail(Status::FailedPrecondition(
-        "the model was trained with protocol " + loaded->meta.protocol +
-        ", whose training data includes " + protocol->Name() +
-        "'s test events; evaluate with --protocol " + loaded->meta.protocol +
-        " or retrain with --protocol " + protocol->Name()));
+  FRESHET_ASSIGN_OR_RETURN(eval::Protocol protocol, eval::ParseProtocol(protocol_name));
+  if (protocol.Name() != loaded.meta.protocol) {
+    return Status::FailedPrecondition(
+        file + " was trained with protocol " + loaded.meta.protocol +
+        ", whose training data includes " + protocol.Name() + "'s test events; evaluate with " +
+        "--protocol " + loaded.meta.protocol + " or retrain with --protocol " + protocol.Name());
   }
-  auto candidates = eval::ParseCandidates(f.candidates);
-  if (!candidates.ok()) return Fail(candidates.status());
-  auto ks = ParseKs(f.ks);
-  if (!ks.ok()) return Fail(ks.status());
-
-  store::EventTable table;
-  if (Status s = (*store)->LoadEventTable(&table); !s.ok()) return Fail(s);
   // The split is rebuilt from the store, so it must hold exactly the data the model saw.
-  if (table.num_items != loaded->meta.num_items) {
-    return Fail(Status::FailedPrecondition(
-        "the store has " + std::to_string(table.num_items) + " items, the model was trained on " +
-        std::to_string(loaded->meta.num_items) + "; retrain it on the current data"));
+  if (table.num_items != loaded.meta.num_items) {
+    return Status::FailedPrecondition(
+        "the store has " + std::to_string(table.num_items) + " items, " + file +
+        " was trained on " + std::to_string(loaded.meta.num_items) +
+        "; retrain it on the current data");
   }
-  auto split = eval::MakeSplit(table, *protocol);
-  if (!split.ok()) return Fail(split.status());
-
+  FRESHET_ASSIGN_OR_RETURN(eval::Candidates candidates, eval::ParseCandidates(f.candidates));
+  FRESHET_ASSIGN_OR_RETURN(std::vector<int> ks, ParseKs(f.ks));
+  FRESHET_ASSIGN_OR_RETURN(eval::Split split, eval::MakeSplit(table, protocol));
   eval::EvalOptions options;
-  options.candidates = *candidates;
-  options.ks = *ks;
+  options.candidates = candidates;
+  options.ks = ks;
   options.threads = f.threads;
   options.seed = f.seed;
   options.dataset = f.data;
-  options.model = loaded->meta.kind;
+  options.model = loaded.meta.kind;
   options.progress = !f.quiet;
-  auto result = eval::Evaluate(*loaded->model, *split, options);
-  if (!result.ok()) return Fail(result.status());
-  result->train = loaded->meta.report;
+  FRESHET_ASSIGN_OR_RETURN(eval::EvalResult result,
+                           eval::Evaluate(*loaded.model, split, options));
+  result.train = loaded.meta.report;
+  return result;
+}
 
-  fmt::print("{}", eval::FormatComparisonTable({*result}));
+int RunEval(const EvalFlags& f) {
+  auto store = OpenExisting(f.data);
+  if (!store.ok()) return Fail(store.status());
+  store::EventTable table;
+  if (Status s = (*store)->LoadEventTable(&table); !s.ok()) return Fail(s);
+  std::vector<eval::EvalResult> results;
+  for (const std::string& file : f.model_files) {
+    auto r = EvaluateFile(f, file, **store, table);
+    if (!r.ok()) return Fail(r.status());
+    results.push_back(std::move(*r));
+  }
+  fmt::print("{}", eval::FormatComparisonTable(results));
   if (!f.json_out.empty()) {
-    if (Status s = eval::WriteReportFile(f.json_out, eval::ReportJson(*result) + "\n"); !s.ok()) {
-      return Fail(s);
+    // One report, or an array of them when several models were compared.
+    std::string json;
+    if (results.size() == 1) {
+      json = eval::ReportJson(results[0]);
+    } else {
+      json = "[";
+      for (size_t i = 0; i < results.size(); ++i) {
+        json += (i > 0 ? "," : "") + eval::ReportJson(results[i]);
+      }
+      json += "]";
     }
+    if (Status s = eval::WriteReportFile(f.json_out, json + "\n"); !s.ok()) return Fail(s);
   }
   if (!f.html_out.empty()) {
-    if (Status s = eval::WriteReportFile(f.html_out, eval::ReportHtml(*result)); !s.ok()) {
-      return Fail(s);
-    }
+    std::string html = results.size() == 1 ? eval::ReportHtml(results[0])
+                                           : eval::ComparisonHtml(results);
+    if (Status s = eval::WriteReportFile(f.html_out, html); !s.ok()) return Fail(s);
   }
   return 0;
 }

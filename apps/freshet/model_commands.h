@@ -22,7 +22,7 @@ struct TrainFlags {
 
 struct EvalFlags {
   std::string data = "./freshet-data";
-  std::string model_file;
+  std::vector<std::string> model_files;  // several: one comparison table
   std::string protocol;         // default: the protocol the model was trained with
   std::string candidates = "full";
   std::string ks = "5,10,20";

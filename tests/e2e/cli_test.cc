@@ -9,7 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <cmath>
 #include <thread>
 
 #include "store/event_store.h"
@@ -28,11 +28,8 @@ namespace fs = std::filesystem;
 
 // The integer value of "key":N in a flat JSON text, or -1.
 int64_t JsonInt(const std::string& json, const std::string& key) {
-  std::smatch m;
-  if (std::regex_search(json, m, std::regex("\"" + key + "\":(-?[0-9]+)"))) {
-    return std::stoll(m[1]);
-  }
-  return -1;
+  double v = freshet::testing::JsonNumber(json, key);
+  return std::isnan(v) ? -1 : static_cast<int64_t>(v);
 }
 
 CommandResult Freshet(std::vector<std::string> args) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -55,6 +56,16 @@ std::string SharedData(const std::string& relative) {
 }
 
 std::string FreshetBinary() { return FRESHET_BINARY; }
+
+double JsonNumber(const std::string& json, const std::string& key) {
+  const std::string needle = "\"" + key + "\":";
+  size_t at = json.find(needle);
+  if (at == std::string::npos) return std::numeric_limits<double>::quiet_NaN();
+  const char* start = json.c_str() + at + needle.size();
+  char* end = nullptr;
+  double v = std::strtod(start, &end);
+  return end == start ? std::numeric_limits<double>::quiet_NaN() : v;
+}
 
 namespace {
 std::string Drain(int fd) {

@@ -32,6 +32,10 @@ std::string ReadFile(const std::filesystem::path& path);
 // Absolute path of ../shared/data/<relative>, or empty when that file is absent.
 std::string SharedData(const std::string& relative);
 
+// The number after the first "key": in a JSON text, or NaN when absent. Enough for the flat
+// summaries the CLI prints; tests that need structure parse with care.
+double JsonNumber(const std::string& json, const std::string& key);
+
 // Absolute path of the freshet binary under test.
 std::string FreshetBinary();
 
