@@ -40,14 +40,17 @@ TEST(LearnTest, EncoderWithFullSoftmaxLearnsAPlantedNextItemRule) {
   o.num_items = kItems;
   o.max_len = len;
   o.embedding_dropout = 0.1f;
-  o.init_stddev = 0.1;
+  // Tied input / output embeddings start distinguishable; at 0.02 a tiny catalog's items start
+  // nearly identical and some seeds need many more steps to separate them.
+  o.init_stddev = 0.5;
   o.transformer.hidden = 16;
   o.transformer.heads = 2;
   o.transformer.blocks = 1;
   o.transformer.dropout = 0.1f;
   ParamSet<float> ps;
   SasrecEncoder<float> encoder(ps, o, seed);
-  SasrecEncoder<float>::Workspace ws(encoder, batch);
+  const int eval_batch = 256;
+  SasrecEncoder<float>::Workspace ws(encoder, eval_batch);
   FullSoftmaxLoss<float> softmax;
   FullSoftmaxLoss<float>::Workspace sws(softmax, kItems, o.transformer.hidden);
   AdamOptions ao;
@@ -76,16 +79,16 @@ TEST(LearnTest, EncoderWithFullSoftmaxLearnsAPlantedNextItemRule) {
   EXPECT_LT(last_loss, 0.2 * first_loss) << "first " << first_loss << " last " << last_loss;
 
   // Held-out windows, no dropout: the newest position must predict the rule's next item.
-  MakeBatch(batch, len, rng, ids, targets);
-  ConstMatrixRef<float> hidden = encoder.Forward(ids, batch, len, ws, rng, false);
+  MakeBatch(eval_batch, len, rng, ids, targets);
+  ConstMatrixRef<float> hidden = encoder.Forward(ids, eval_batch, len, ws, rng, false);
   int correct = 0;
-  for (int b = 0; b < batch; ++b) {
+  for (int b = 0; b < eval_batch; ++b) {
     const Eigen::Index row = static_cast<Eigen::Index>(b) * len + len - 1;
     Eigen::Index best = 0;
     (encoder.item_embedding().value * hidden.row(row).transpose()).maxCoeff(&best);
     correct += static_cast<ItemId>(best) == targets[row];
   }
-  EXPECT_GE(correct, batch * 95 / 100) << correct << " of " << batch;
+  EXPECT_GE(correct, eval_batch * 95 / 100) << correct << " of " << eval_batch;
 }
 
 }  // namespace
