@@ -7,6 +7,7 @@
 #include "model/bpr.h"
 #include "model/item_graph.h"
 #include "model/popularity.h"
+#include "model/sasrec.h"
 
 namespace freshet::model {
 namespace {
@@ -59,7 +60,7 @@ Status DecodeReport(const std::string& text, const std::string& origin, TrainRep
 
 }  // namespace
 
-std::vector<std::string_view> ModelKinds() { return {"pop", "swing", "itemknn", "bpr"}; }
+std::vector<std::string_view> ModelKinds() { return {"pop", "swing", "itemknn", "bpr", "sasrec"}; }
 
 Result<std::unique_ptr<Recommender>> CreateModel(std::string_view kind, const Params& params) {
   if (kind == "pop") {
@@ -72,6 +73,11 @@ Result<std::unique_ptr<Recommender>> CreateModel(std::string_view kind, const Pa
     FRESHET_RETURN_IF_ERROR(ApplyParams(params, o));
     if (kind == "swing") return std::unique_ptr<Recommender>(std::make_unique<SwingModel>(o));
     return std::unique_ptr<Recommender>(std::make_unique<ItemKnnModel>(o));
+  }
+  if (kind == "sasrec") {
+    SasrecOptions o;
+    FRESHET_RETURN_IF_ERROR(ApplyParams(params, o));
+    return std::unique_ptr<Recommender>(std::make_unique<SasrecModel>(o));
   }
   if (kind == "bpr") {
     BprOptions o;

@@ -1,0 +1,320 @@
+#include "model/sasrec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "model/epochs.h"
+#include "nn/data_parallel.h"
+#include "nn/loss.h"
+#include "nn/optimizer.h"
+#include "nn/thread_pool.h"
+#include "nn/transformer.h"
+
+namespace freshet::model {
+namespace {
+
+Status SetInt(int& out, std::string_view k, std::string_view v, int64_t lo, int64_t hi) {
+  int64_t x = 0;
+  FRESHET_RETURN_IF_ERROR(ParseInt(k, v, lo, hi, &x));
+  out = static_cast<int>(x);
+  return Status::OK();
+}
+
+constexpr Field<SasrecOptions> kFields[] = {
+    {"max_len", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return SetInt(o.max_len, k, v, 1, 4096); },
+     [](const SasrecOptions& o) { return std::to_string(o.max_len); }},
+    {"hidden", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return SetInt(o.hidden, k, v, 1, 4096); },
+     [](const SasrecOptions& o) { return std::to_string(o.hidden); }},
+    {"blocks", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return SetInt(o.blocks, k, v, 0, 64); },
+     [](const SasrecOptions& o) { return std::to_string(o.blocks); }},
+    {"heads", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return SetInt(o.heads, k, v, 1, 64); },
+     [](const SasrecOptions& o) { return std::to_string(o.heads); }},
+    {"dropout", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return ParseDouble(k, v, 0.0, 0.95, &o.dropout); },
+     [](const SasrecOptions& o) { return FormatNumber(o.dropout); }},
+    {"epochs", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return SetInt(o.epochs, k, v, 1, 100000); },
+     [](const SasrecOptions& o) { return std::to_string(o.epochs); }},
+    {"batch_size", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return SetInt(o.batch_size, k, v, 1, 65536); },
+     [](const SasrecOptions& o) { return std::to_string(o.batch_size); }},
+    {"learning_rate", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return ParseDouble(k, v, 1e-8, 1.0, &o.learning_rate); },
+     [](const SasrecOptions& o) { return FormatNumber(o.learning_rate); }},
+    {"weight_decay", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return ParseDouble(k, v, 0.0, 10.0, &o.weight_decay); },
+     [](const SasrecOptions& o) { return FormatNumber(o.weight_decay); }},
+    {"loss", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return ParseChoice(k, v, {"ce", "bce"}, &o.loss); },
+     [](const SasrecOptions& o) { return o.loss; }},
+    {"negatives", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return SetInt(o.negatives, k, v, 1, 10000); },
+     [](const SasrecOptions& o) { return std::to_string(o.negatives); }},
+    {"activation", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return ParseChoice(k, v, {"relu", "gelu"}, &o.activation); },
+     [](const SasrecOptions& o) { return o.activation; }},
+};
+
+using Mat = nn::Matrix<float>;
+
+}  // namespace
+
+Status SasrecOptions::Set(std::string_view key, std::string_view value) {
+  return SetField("sasrec", kFields, *this, key, value);
+}
+Params SasrecOptions::Get() const { return GetFields(kFields, *this); }
+
+struct SasrecModel::Net {
+  nn::ParamSet<float> params;
+  std::unique_ptr<nn::SasrecEncoder<float>> encoder;
+};
+
+SasrecModel::SasrecModel(SasrecOptions options) : options_(std::move(options)) {}
+SasrecModel::~SasrecModel() = default;
+
+Status SasrecModel::Build(uint32_t num_items, uint64_t seed) {
+  if (options_.hidden % options_.heads != 0) {
+    return Status::InvalidArgument("sasrec: heads (" + std::to_string(options_.heads) +
+                                   ") must divide hidden (" + std::to_string(options_.hidden) +
+                                   ")");
+  }
+  if (num_items == 0) return Status::InvalidArgument("sasrec: the catalog is empty");
+  nn::SasrecEncoderOptions eo;
+  eo.num_items = static_cast<int>(num_items);
+  eo.max_len = options_.max_len;
+  eo.embedding_dropout = static_cast<float>(options_.dropout);
+  eo.transformer.hidden = options_.hidden;
+  eo.transformer.heads = options_.heads;
+  eo.transformer.blocks = options_.blocks;
+  eo.transformer.dropout = static_cast<float>(options_.dropout);
+  eo.transformer.activation =
+      options_.activation == "gelu" ? nn::Activation::kGelu : nn::Activation::kRelu;
+  net_ = std::make_unique<Net>();
+  net_->encoder = std::make_unique<nn::SasrecEncoder<float>>(net_->params, eo, seed);
+  num_items_ = num_items;
+  return Status::OK();
+}
+
+Status SasrecModel::Fit(const TrainData& data, const FitOptions& fit, TrainReport* report) {
+  const UserSequences& seqs = *data.sequences;
+  FRESHET_RETURN_IF_ERROR(Build(seqs.num_items, fit.seed));
+  popularity_.assign(num_items_, 0.0f);
+  for (ItemId i : seqs.items) popularity_[i] += 1.0f;
+
+  // A user's training example is their last max_len + 1 items: inputs all but the last, targets
+  // all but the first (the paper's construction).
+  std::vector<UserId> users;
+  for (UserId u = 0; u < seqs.num_users(); ++u) {
+    if (seqs.length(u) >= 2) users.push_back(u);
+  }
+  if (users.empty()) return Status::InvalidArgument("sasrec: no user has two interactions");
+  auto tokens_of = [&](UserId u) {
+    return static_cast<uint32_t>(std::min<size_t>(seqs.length(u) - 1, options_.max_len));
+  };
+  uint64_t samples_per_epoch = 0;
+  for (UserId u : users) samples_per_epoch += tokens_of(u);
+
+  nn::SasrecEncoder<float>& encoder = *net_->encoder;
+  nn::ThreadPool pool(fit.threads);
+  const int workers = pool.size();
+  const int batch_size = options_.batch_size;
+  const int max_len = options_.max_len;
+  const int hidden = options_.hidden;
+  const bool ce = options_.loss == "ce";
+
+  struct Worker {
+    std::unique_ptr<nn::SasrecEncoder<float>::Workspace> ws;
+    std::unique_ptr<nn::FullSoftmaxLoss<float>::Workspace> softmax_ws;
+    Mat d_hidden;
+    std::vector<ItemId> ids, targets, negatives;
+    nn::LossValue loss;
+  };
+  nn::FullSoftmaxLoss<float> softmax;
+  std::vector<Worker> ws(workers);
+  for (Worker& w : ws) {
+    w.ws = std::make_unique<nn::SasrecEncoder<float>::Workspace>(encoder, batch_size);
+    if (ce) {
+      w.softmax_ws = std::make_unique<nn::FullSoftmaxLoss<float>::Workspace>(
+          softmax, static_cast<int>(num_items_), hidden);
+    }
+    w.d_hidden.resize(static_cast<Eigen::Index>(batch_size) * max_len, hidden);
+  }
+  nn::WorkerGradients<float> grads(net_->params, workers);
+  nn::AdamOptions ao;
+  ao.learning_rate = static_cast<float>(options_.learning_rate);
+  ao.beta2 = 0.98f;
+  ao.weight_decay = static_cast<float>(options_.weight_decay);
+  nn::Adam<float> adam(net_->params, ao);
+
+  // The best epoch's parameters, copied aside by value.
+  std::vector<Mat> best;
+  EpochLoop loop("sasrec", options_.epochs, fit, report);
+  std::vector<uint32_t> costs(batch_size);
+  std::vector<size_t> bounds(workers + 1);
+  Status status = loop.Run(
+      [&](int epoch) -> double {
+        nn::Rng shuffle(fit.seed, 0x5eed0000u + static_cast<uint64_t>(epoch));
+        for (size_t i = users.size(); i > 1; --i) {
+          std::swap(users[i - 1], users[shuffle.Below(i)]);
+        }
+        double loss_sum = 0;
+        int64_t loss_count = 0;
+        uint64_t done = 0;
+        for (size_t start = 0; start < users.size(); start += batch_size) {
+          const size_t n = std::min<size_t>(batch_size, users.size() - start);
+          const std::span<const UserId> batch(users.data() + start, n);
+          uint64_t total = 0;
+          for (size_t b = 0; b < n; ++b) total += costs[b] = tokens_of(batch[b]);
+          nn::BalancedSplit({costs.data(), n}, bounds);
+          const float scale = 1.0f / static_cast<float>(total);
+          grads.Zero(&pool);
+          pool.Run([&](int wi) {
+            Worker& w = ws[wi];
+            w.loss = nn::LossValue();
+            const size_t lo = bounds[wi], hi = bounds[wi + 1];
+            if (lo >= hi) return;
+            const int sub = static_cast<int>(hi - lo);
+            int len = 1;
+            for (size_t b = lo; b < hi; ++b) len = std::max<int>(len, static_cast<int>(costs[b]));
+            const size_t cells = static_cast<size_t>(sub) * len;
+            w.ids.assign(cells, kNoId);
+            w.targets.assign(cells, kNoId);
+            for (size_t b = lo; b < hi; ++b) {
+              auto items = seqs.items_of(batch[b]);
+              const int m = static_cast<int>(costs[b]);
+              const size_t first = items.size() - m - 1;  // window start in the sequence
+              const size_t row = (b - lo) * len + (len - m);
+              for (int t = 0; t < m; ++t) {
+                w.ids[row + t] = items[first + t];
+                w.targets[row + t] = items[first + t + 1];
+              }
+            }
+            nn::Rng rng(fit.seed, (static_cast<uint64_t>(epoch) << 32) ^ (start << 4) ^ wi);
+            nn::ConstMatrixRef<float> h = encoder.Forward(w.ids, sub, len, *w.ws, rng, true);
+            auto d_hidden = w.d_hidden.topRows(static_cast<Eigen::Index>(cells));
+            nn::GradSink<float>& sink = grads.sink(wi);
+            Mat& d_items = sink[encoder.item_embedding()];
+            if (ce) {
+              w.loss = softmax.Compute(h, w.targets, encoder.item_embedding().value, scale,
+                                       d_hidden, d_items, *w.softmax_ws);
+            } else {
+              const int k = options_.negatives;
+              w.negatives.assign(cells * k, kNoId);
+              for (size_t c = 0; c < cells; ++c) {
+                if (w.targets[c] == kNoId) continue;
+                for (int j = 0; j < k; ++j) {
+                  ItemId neg = w.targets[c];
+                  while (neg == w.targets[c]) neg = static_cast<ItemId>(rng.Below(num_items_));
+                  w.negatives[c * k + j] = neg;
+                }
+              }
+              w.loss = nn::SampledBinaryCrossEntropy<float>(
+                  h, w.targets, w.negatives, encoder.item_embedding().value, scale, d_hidden,
+                  d_items);
+            }
+            encoder.Backward(d_hidden, *w.ws, sink);
+          });
+          grads.Reduce(&pool);
+          adam.Step(&pool);
+          for (const Worker& w : ws) {
+            loss_sum += w.loss.sum;
+            loss_count += w.loss.count;
+          }
+          done += total;
+          loop.Step(done, loss_count > 0 ? loss_sum / loss_count : 0.0);
+        }
+        return loss_count > 0 ? loss_sum / loss_count : 0.0;
+      },
+      samples_per_epoch, *this,
+      [&] {
+        best.clear();
+        for (int p = 0; p < net_->params.size(); ++p) best.push_back(net_->params[p].value);
+      });
+  FRESHET_RETURN_IF_ERROR(status);
+  if (loop.has_best()) {
+    for (int p = 0; p < net_->params.size(); ++p) net_->params[p].value = best[p];
+  }
+  return Status::OK();
+}
+
+void SasrecModel::ScoreAll(UserId, std::span<const ItemId> history, std::span<float> out) const {
+  // The newest max_len known items; ids newer than the model are skipped.
+  std::vector<ItemId> ids;
+  ids.reserve(options_.max_len);
+  for (size_t k = history.size(); k-- > 0 && ids.size() < static_cast<size_t>(options_.max_len);) {
+    if (history[k] < num_items_) ids.push_back(history[k]);
+  }
+  if (ids.empty() || !net_) {
+    std::copy(popularity_.begin(), popularity_.end(), out.begin());
+    return;
+  }
+  std::reverse(ids.begin(), ids.end());
+  const nn::SasrecEncoder<float>& encoder = *net_->encoder;
+  nn::SasrecEncoder<float>::Workspace ws(encoder, 1);
+  nn::Rng rng(0);  // unused without dropout
+  const int len = static_cast<int>(ids.size());
+  nn::ConstMatrixRef<float> h = encoder.Forward(ids, 1, len, ws, rng, /*training=*/false);
+  Eigen::Map<Eigen::VectorXf> scores(out.data(), num_items_);
+  scores.noalias() = encoder.item_embedding().value * h.row(len - 1).transpose();
+}
+
+void SasrecModel::Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const {
+  out->clear();
+  if (item >= num_items_ || !net_) return;
+  const Mat& e = net_->encoder->item_embedding().value;
+  Eigen::VectorXf norms = e.rowwise().norm();
+  Eigen::VectorXf cos = (e * e.row(item).transpose()).cwiseQuotient(
+      (norms * norms[item]).cwiseMax(1e-12f));
+  std::vector<std::pair<ItemId, float>> all;
+  all.reserve(num_items_);
+  for (ItemId j = 0; j < num_items_; ++j) {
+    if (j != item) all.emplace_back(j, cos[j]);
+  }
+  size_t n = std::min(k, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
+                    [](const auto& a, const auto& b) { return a.second > b.second; });
+  all.resize(n);
+  *out = std::move(all);
+}
+
+Status SasrecModel::Save(ModelWriter& writer) const {
+  if (!net_) return Status::FailedPrecondition("sasrec: nothing to save before Fit or Load");
+  writer.PutBytes("params", FormatParams(options_.Get()));
+  std::vector<int64_t> items = {num_items_};
+  writer.PutI64("sasrec.num_items", items);
+  writer.PutF32("sasrec.popularity", popularity_);
+  for (int p = 0; p < net_->params.size(); ++p) {
+    const nn::Param<float>& param = net_->params[p];
+    writer.PutF32("sasrec.param." + param.name, {param.value.data(), static_cast<size_t>(param.value.size())},
+                  {static_cast<uint64_t>(param.value.rows()), static_cast<uint64_t>(param.value.cols())});
+  }
+  return Status::OK();
+}
+
+Status SasrecModel::Load(const ModelReader& reader) {
+  FRESHET_ASSIGN_OR_RETURN(std::string params_text, reader.Bytes("params"));
+  FRESHET_ASSIGN_OR_RETURN(Params params, ParseParams(params_text));
+  options_ = SasrecOptions();
+  FRESHET_RETURN_IF_ERROR(ApplyParams(params, options_));
+  FRESHET_ASSIGN_OR_RETURN(std::vector<int64_t> items, reader.I64("sasrec.num_items"));
+  if (items.size() != 1 || items[0] <= 0 || items[0] > (int64_t{1} << 31)) {
+    return Status::Corruption("model file '" + reader.origin() + "': bad sasrec.num_items");
+  }
+  FRESHET_RETURN_IF_ERROR(Build(static_cast<uint32_t>(items[0]), 0));
+  FRESHET_ASSIGN_OR_RETURN(popularity_, reader.F32("sasrec.popularity", num_items_));
+  for (int p = 0; p < net_->params.size(); ++p) {
+    nn::Param<float>& param = net_->params[p];
+    FRESHET_ASSIGN_OR_RETURN(std::vector<float> v,
+                             reader.F32("sasrec.param." + param.name,
+                                        static_cast<size_t>(param.value.size())));
+    std::copy(v.begin(), v.end(), param.value.data());
+  }
+  return Status::OK();
+}
+
+}  // namespace freshet::model

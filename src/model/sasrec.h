@@ -1,0 +1,68 @@
+#pragma once
+
+// SASRec: self-attentive sequential recommendation (Kang & McAuley, ICDM 2018). A causal
+// transformer reads a user's recent items and predicts the next one; logits are the final hidden
+// state dotted with the (shared) item embedding table. Two losses:
+//  - "ce": cross-entropy of the next item against a softmax over the whole catalog (Klenitskiy &
+//    Vasilev, "Turning Dross Into Gold Loss: is BERT4Rec really better than SASRec?", RecSys
+//    2023, report that this closes most of the gap to later models); the default.
+//  - "bce": the paper's binary cross-entropy of the next item against `negatives` sampled items.
+// Because the model reads the history it is given, a user unseen at training time is served
+// from their first events with no retraining. An empty history falls back to popularity.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/params.h"
+#include "model/recommender.h"
+
+namespace freshet::model {
+
+struct SasrecOptions {
+  int max_len = 50;         // longest history read; the paper's 50 for Amazon data
+  int hidden = 64;          // embedding and model width
+  int blocks = 2;           // transformer blocks (paper: 2)
+  int heads = 1;            // attention heads (paper: 1); must divide hidden
+  double dropout = 0.2;     // on embeddings, residual branches and feed-forward activations
+  int epochs = 200;         // upper bound; early stopping on validation NDCG@10 ends sooner
+  int batch_size = 128;     // sequences per step (paper: 128)
+  double learning_rate = 1e-3;  // Adam, beta2 = 0.98 as in the paper
+  double weight_decay = 0.0;    // decoupled (AdamW) on weights, not on norms and biases
+  std::string loss = "ce";      // "ce" (full softmax) or "bce" (sampled negatives)
+  int negatives = 1;            // bce only: negatives per position (paper: 1)
+  std::string activation = "relu";  // "relu" (paper) or "gelu"
+
+  Status Set(std::string_view key, std::string_view value);
+  Params Get() const;
+};
+
+class SasrecModel final : public Recommender {
+ public:
+  explicit SasrecModel(SasrecOptions options = {});
+  ~SasrecModel() override;
+
+  std::string_view kind() const override { return "sasrec"; }
+  uint32_t num_items() const override { return num_items_; }
+  Status Fit(const TrainData& data, const FitOptions& options, TrainReport* report) override;
+  // Thread-safe: a per-call workspace (a few kB).
+  void ScoreAll(UserId user, std::span<const ItemId> history,
+                std::span<float> out) const override;
+  // Cosine similarity of item embeddings.
+  void Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const override;
+  Status Save(ModelWriter& writer) const override;
+  Status Load(const ModelReader& reader) override;
+
+  const SasrecOptions& options() const { return options_; }
+
+ private:
+  struct Net;  // the encoder and its parameters (Eigen stays in the .cc)
+  Status Build(uint32_t num_items, uint64_t seed);
+
+  SasrecOptions options_;
+  uint32_t num_items_ = 0;
+  std::unique_ptr<Net> net_;
+  std::vector<float> popularity_;  // training interactions per item: the empty-history fallback
+};
+
+}  // namespace freshet::model
