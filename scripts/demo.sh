@@ -24,12 +24,16 @@ echo "== 4. train models on all but each user's last two interactions (leave-las
 for model in pop swing itemknn bpr; do
   "$freshet" train --data "$work/data" --model "$model" --quiet --out "$work/models/$model.fmdl"
 done
+# SASRec trains in epochs with early stopping; 20 epochs keep the demo short.
+"$freshet" train --data "$work/data" --model sasrec --epochs 20 --quiet \
+  --out "$work/models/sasrec.fmdl"
 
 echo
 echo "== 5. evaluate: rank the whole catalog for each user's held-out last interaction"
 "$freshet" eval --data "$work/data" --quiet --html "$work/report.html" \
   --model "$work/models/pop.fmdl" --model "$work/models/swing.fmdl" \
-  --model "$work/models/itemknn.fmdl" --model "$work/models/bpr.fmdl"
+  --model "$work/models/itemknn.fmdl" --model "$work/models/bpr.fmdl" \
+  --model "$work/models/sasrec.fmdl"
 
 echo
 echo "demo done. The store is in $work/data, the models in $work/models, a report in"
