@@ -309,9 +309,15 @@ Status SasrecModel::Load(const ModelReader& reader) {
   FRESHET_ASSIGN_OR_RETURN(popularity_, reader.F32("sasrec.popularity", num_items_));
   for (int p = 0; p < net_->params.size(); ++p) {
     nn::Param<float>& param = net_->params[p];
+    const std::string entry = "sasrec.param." + param.name;
+    FRESHET_ASSIGN_OR_RETURN(std::vector<uint64_t> shape, reader.Shape(entry));
+    if (shape != std::vector<uint64_t>{static_cast<uint64_t>(param.value.rows()),
+                                       static_cast<uint64_t>(param.value.cols())}) {
+      return Status::Corruption("model file '" + reader.origin() + "': entry '" + entry +
+                                "' does not have the shape its options imply");
+    }
     FRESHET_ASSIGN_OR_RETURN(std::vector<float> v,
-                             reader.F32("sasrec.param." + param.name,
-                                        static_cast<size_t>(param.value.size())));
+                             reader.F32(entry, static_cast<size_t>(param.value.size())));
     std::copy(v.begin(), v.end(), param.value.data());
   }
   return Status::OK();
