@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <thread>
+
+#include "nn/thread_pool.h"
 
 namespace freshet::model {
 namespace {
@@ -71,24 +72,14 @@ constexpr Field<ItemGraphOptions> kFields[] = {
      [](const ItemGraphOptions& o) { return std::to_string(o.max_users_per_item); }},
 };
 
-int ResolveThreads(int threads) {
-  if (threads > 0) return threads;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
 // Runs fn(worker, item) for every item, items dealt out in interleaved order so that workers get
-// a mix of popular and rare items.
+// a mix of popular and rare items. REQUIRES: per-worker state sized for pool.size() workers.
 template <typename Fn>
-void ForEachItem(uint32_t num_items, int threads, Fn fn) {
-  threads = std::min<int>(threads, std::max<uint32_t>(1, num_items));
-  std::vector<std::thread> pool;
-  for (int w = 1; w < threads; ++w) {
-    pool.emplace_back([&, w] {
-      for (uint32_t i = w; i < num_items; i += threads) fn(w, i);
-    });
-  }
-  for (uint32_t i = 0; i < num_items; i += threads) fn(0, i);
-  for (auto& t : pool) t.join();
+void ForEachItem(uint32_t num_items, nn::ThreadPool& pool, Fn fn) {
+  const int workers = pool.size();
+  pool.Run([&](int w) {
+    for (uint32_t i = static_cast<uint32_t>(w); i < num_items; i += workers) fn(w, i);
+  });
 }
 
 // Keeps the `k` largest entries of `acc` over `touched`, best first, and clears them in `acc`.
@@ -148,7 +139,8 @@ Status ItemGraphModel::Fit(const TrainData& data, const FitOptions& fit, TrainRe
   }
 
   std::vector<std::vector<std::pair<ItemId, float>>> rows(num_items);
-  FRESHET_RETURN_IF_ERROR(Build(input, ResolveThreads(fit.threads), &rows));
+  nn::ThreadPool pool(fit.threads);
+  FRESHET_RETURN_IF_ERROR(Build(input, pool, &rows));
 
   offsets_.assign(num_items + 1, 0);
   for (uint32_t i = 0; i < num_items; ++i) offsets_[i + 1] = offsets_[i] + rows[i].size();
@@ -167,8 +159,9 @@ Status ItemGraphModel::Fit(const TrainData& data, const FitOptions& fit, TrainRe
   return Status::OK();
 }
 
-Status ItemKnnModel::Build(const BuildInput& input, int threads,
+Status ItemKnnModel::Build(const BuildInput& input, nn::ThreadPool& pool,
                            std::vector<std::vector<std::pair<ItemId, float>>>* rows) {
+  const int threads = pool.size();
   const UserSequences& seqs = *input.seqs;
   const uint32_t num_items = seqs.num_items;
   const int64_t max_gap_ms = static_cast<int64_t>(options_.max_gap_s * 1000.0);
@@ -181,7 +174,7 @@ Status ItemKnnModel::Build(const BuildInput& input, int threads,
   std::vector<std::vector<uint8_t>> seen(threads, std::vector<uint8_t>(num_items, 0));
   std::vector<std::vector<ItemId>> seen_list(threads);
   const size_t keep = static_cast<size_t>(options_.neighbors);
-  ForEachItem(num_items, threads, [&](int w, ItemId i) {
+  ForEachItem(num_items, pool, [&](int w, ItemId i) {
     for (UserId u : input.item_users[i]) {
       auto items = seqs.items_of(u);
       auto ts = seqs.ts_of(u);
@@ -220,8 +213,9 @@ Status ItemKnnModel::Build(const BuildInput& input, int threads,
   return Status::OK();
 }
 
-Status SwingModel::Build(const BuildInput& input, int threads,
+Status SwingModel::Build(const BuildInput& input, nn::ThreadPool& pool,
                          std::vector<std::vector<std::pair<ItemId, float>>>* rows) {
+  const int threads = pool.size();
   const uint32_t num_items = input.seqs->num_items;
   std::vector<float> user_weight(input.user_items.size());
   for (size_t u = 0; u < user_weight.size(); ++u) {
@@ -234,7 +228,7 @@ Status SwingModel::Build(const BuildInput& input, int threads,
   const size_t cap = static_cast<size_t>(options_.max_users_per_item);
   const size_t keep = static_cast<size_t>(options_.neighbors);
   const float alpha = static_cast<float>(options_.alpha);
-  ForEachItem(num_items, threads, [&](int w, ItemId i) {
+  ForEachItem(num_items, pool, [&](int w, ItemId i) {
     const std::vector<UserId>& all = input.item_users[i];
     // Users are appended in id order; keep an evenly spread deterministic subset when capped.
     std::vector<UserId> users;

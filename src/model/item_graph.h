@@ -25,6 +25,10 @@
 #include "model/params.h"
 #include "model/recommender.h"
 
+namespace freshet::nn {
+class ThreadPool;
+}
+
 namespace freshet::model {
 
 struct ItemGraphOptions {
@@ -64,15 +68,14 @@ class ItemGraphModel : public Recommender {
 
  protected:
   explicit ItemGraphModel(ItemGraphOptions options) : options_(options) {}
-  // Fills `out` (size num_items) with w(item, j) for the candidates j of `item`: the build step
-  // that differs between ItemKNN and Swing. Called concurrently for different items, each with
-  // its own `scratch`.
+  // Fills rows[i] with item i's best neighbours and weights, best first: the build step that
+  // differs between ItemKNN and Swing. Runs on `pool`'s workers.
   struct BuildInput {
     const UserSequences* seqs;
     std::vector<std::vector<ItemId>> user_items;  // per user: sorted distinct recent items
     std::vector<std::vector<UserId>> item_users;  // per item: recent distinct users
   };
-  virtual Status Build(const BuildInput& input, int threads,
+  virtual Status Build(const BuildInput& input, nn::ThreadPool& pool,
                        std::vector<std::vector<std::pair<ItemId, float>>>* rows) = 0;
 
   ItemGraphOptions options_;
@@ -90,7 +93,7 @@ class ItemKnnModel final : public ItemGraphModel {
   std::string_view kind() const override { return "itemknn"; }
 
  private:
-  Status Build(const BuildInput& input, int threads,
+  Status Build(const BuildInput& input, nn::ThreadPool& pool,
                std::vector<std::vector<std::pair<ItemId, float>>>* rows) override;
 };
 
@@ -100,7 +103,7 @@ class SwingModel final : public ItemGraphModel {
   std::string_view kind() const override { return "swing"; }
 
  private:
-  Status Build(const BuildInput& input, int threads,
+  Status Build(const BuildInput& input, nn::ThreadPool& pool,
                std::vector<std::vector<std::pair<ItemId, float>>>* rows) override;
 };
 
