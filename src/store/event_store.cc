@@ -47,6 +47,42 @@ std::string DictKey(char prefix, uint32_t id) {
   return key;
 }
 
+// Assigns dense ids for one write batch: known names keep their id, new ones are numbered after
+// the dictionary in first-seen order and their dictionary entries go into the same batch, so an
+// id is durable exactly when the records that use it are. The names must outlive the assigner.
+class IdAssigner {
+ public:
+  IdAssigner(const Dictionary& dict, char prefix, rocksdb::ColumnFamilyHandle* cf,
+             rocksdb::WriteBatch& batch)
+      : dict_(dict), prefix_(prefix), cf_(cf), batch_(batch) {}
+
+  // REQUIRES: the dictionary's lock held (shared is enough).
+  uint32_t Resolve(std::string_view name) {
+    if (auto id = dict_.Find(name)) return *id;
+    auto it = pending_.find(name);
+    if (it != pending_.end()) return it->second;
+    auto id = static_cast<uint32_t>(dict_.size() + added_.size());
+    pending_.emplace(name, id);
+    added_.emplace_back(name);
+    batch_.Put(cf_, DictKey(prefix_, id), name);
+    return id;
+  }
+
+  // After the batch is written. REQUIRES: the dictionary's lock held exclusively.
+  void Commit(Dictionary& dict) {
+    for (std::string& name : added_) dict.Add(std::move(name));
+    added_.clear();
+  }
+
+ private:
+  const Dictionary& dict_;
+  char prefix_;
+  rocksdb::ColumnFamilyHandle* cf_;
+  rocksdb::WriteBatch& batch_;
+  std::unordered_map<std::string_view, uint32_t> pending_;
+  std::vector<std::string> added_;
+};
+
 rocksdb::CompressionType BestCompression() {
   auto supported = rocksdb::GetSupportedCompressions();
   for (auto c : {rocksdb::kLZ4Compression, rocksdb::kSnappyCompression}) {
@@ -290,21 +326,10 @@ Status EventStore::Append(std::span<const Event> events, std::span<const std::st
     }
   }
 
-  // Assign ids; new dictionary entries become visible only after the write succeeds.
-  std::vector<std::string> new_users, new_items;
-  std::unordered_map<std::string_view, uint32_t> pending_users, pending_items;
-  auto resolve = [](const Dictionary& dict, std::unordered_map<std::string_view, uint32_t>& pending,
-                    std::vector<std::string>& added, std::string_view name) -> uint32_t {
-    if (auto id = dict.Find(name)) return *id;
-    auto it = pending.find(name);
-    if (it != pending.end()) return it->second;
-    auto id = static_cast<uint32_t>(dict.size() + added.size());
-    pending.emplace(name, id);
-    added.emplace_back(name);
-    return id;
-  };
-
+  // New dictionary entries become visible only after the write succeeds.
   rocksdb::WriteBatch batch;
+  IdAssigner user_ids(m.users, kUserDictPrefix, m.cf[kDict], batch);
+  IdAssigner item_ids(m.items, kItemDictPrefix, m.cf[kDict], batch);
   std::string value;
   StoredEvent stored;
   uint64_t seq = m.next_seq;
@@ -319,8 +344,8 @@ Status EventStore::Append(std::span<const Event> events, std::span<const std::st
       const Event& e = events[i];
       stored.type = e.type;
       stored.ts_ms = e.ts_ms;
-      stored.user = resolve(m.users, pending_users, new_users, e.user);
-      stored.item = e.item.empty() ? kNoId : resolve(m.items, pending_items, new_items, e.item);
+      stored.user = user_ids.Resolve(e.user);
+      stored.item = e.item.empty() ? kNoId : item_ids.Resolve(e.item);
       stored.value = e.value;
       stored.event_id = e.event_id;
       stored.session = e.session;
@@ -333,22 +358,14 @@ Status EventStore::Append(std::span<const Event> events, std::span<const std::st
       ++seq;
       ++local.accepted;
     }
-    for (size_t j = 0; j < new_users.size(); ++j) {
-      auto id = static_cast<uint32_t>(m.users.size() + j);
-      batch.Put(m.cf[kDict], DictKey(kUserDictPrefix, id), new_users[j]);
-    }
-    for (size_t j = 0; j < new_items.size(); ++j) {
-      auto id = static_cast<uint32_t>(m.items.size() + j);
-      batch.Put(m.cf[kDict], DictKey(kItemDictPrefix, id), new_items[j]);
-    }
   }
   if (batch.Count() > 0) {
     FRESHET_RETURN_IF_ERROR(FromRocks(m.db->Write(m.write_options, &batch), "writing events"));
   }
   {
     std::unique_lock dict_lock(m.dict_mu);
-    for (auto& n : new_users) m.users.Add(std::move(n));
-    for (auto& n : new_items) m.items.Add(std::move(n));
+    user_ids.Commit(m.users);
+    item_ids.Commit(m.items);
   }
   m.next_seq = seq;
   m.next_seq_published.store(seq, std::memory_order_release);
@@ -359,6 +376,29 @@ Status EventStore::Append(std::span<const Event> events, std::span<const std::st
   return Status::OK();
 }
 
+// Writes catalog-like records (items, users) keyed by the dense id of record.id.
+template <typename Record, typename EncodeFn>
+Status EventStore::PutRecords(std::span<const Record> records, bool users, EncodeFn encode) {
+  Impl& m = *impl_;
+  Dictionary& dict = users ? m.users : m.items;
+  std::lock_guard write_lock(m.write_mu);
+  rocksdb::WriteBatch batch;
+  IdAssigner ids(dict, users ? kUserDictPrefix : kItemDictPrefix, m.cf[kDict], batch);
+  std::string value;
+  {
+    std::shared_lock dict_lock(m.dict_mu);
+    for (const Record& record : records) {
+      encode(record, &value);
+      batch.Put(m.cf[users ? kUsers : kItems], IdKey(ids.Resolve(record.id)), value);
+    }
+  }
+  FRESHET_RETURN_IF_ERROR(
+      FromRocks(m.db->Write(m.write_options, &batch), users ? "writing users" : "writing items"));
+  std::unique_lock dict_lock(m.dict_mu);
+  ids.Commit(dict);
+  return Status::OK();
+}
+
 Status EventStore::PutItems(std::span<const Item> items) {
   for (size_t i = 0; i < items.size(); ++i) {
     if (auto err = ValidateItem(items[i])) {
@@ -366,34 +406,7 @@ Status EventStore::PutItems(std::span<const Item> items) {
                                      "' " + err->reason);
     }
   }
-  Impl& m = *impl_;
-  std::lock_guard write_lock(m.write_mu);
-  rocksdb::WriteBatch batch;
-  std::vector<std::string> added;
-  std::unordered_map<std::string_view, uint32_t> pending;
-  std::string value;
-  {
-    std::shared_lock dict_lock(m.dict_mu);
-    for (const Item& item : items) {
-      uint32_t id;
-      if (auto known = m.items.Find(item.id)) {
-        id = *known;
-      } else if (auto it = pending.find(item.id); it != pending.end()) {
-        id = it->second;
-      } else {
-        id = static_cast<uint32_t>(m.items.size() + added.size());
-        pending.emplace(item.id, id);
-        added.push_back(item.id);
-        batch.Put(m.cf[kDict], DictKey(kItemDictPrefix, id), item.id);
-      }
-      EncodeItem(item, &value);
-      batch.Put(m.cf[kItems], IdKey(id), value);
-    }
-  }
-  FRESHET_RETURN_IF_ERROR(FromRocks(m.db->Write(m.write_options, &batch), "writing items"));
-  std::unique_lock dict_lock(m.dict_mu);
-  for (auto& n : added) m.items.Add(std::move(n));
-  return Status::OK();
+  return PutRecords(items, /*users=*/false, EncodeItem);
 }
 
 Status EventStore::PutUsers(std::span<const User> users) {
@@ -402,34 +415,7 @@ Status EventStore::PutUsers(std::span<const User> users) {
       return Status::InvalidArgument("user #" + std::to_string(i) + ": field 'id' is empty");
     }
   }
-  Impl& m = *impl_;
-  std::lock_guard write_lock(m.write_mu);
-  rocksdb::WriteBatch batch;
-  std::vector<std::string> added;
-  std::unordered_map<std::string_view, uint32_t> pending;
-  std::string value;
-  {
-    std::shared_lock dict_lock(m.dict_mu);
-    for (const User& user : users) {
-      uint32_t id;
-      if (auto known = m.users.Find(user.id)) {
-        id = *known;
-      } else if (auto it = pending.find(user.id); it != pending.end()) {
-        id = it->second;
-      } else {
-        id = static_cast<uint32_t>(m.users.size() + added.size());
-        pending.emplace(user.id, id);
-        added.push_back(user.id);
-        batch.Put(m.cf[kDict], DictKey(kUserDictPrefix, id), user.id);
-      }
-      EncodeUser(user, &value);
-      batch.Put(m.cf[kUsers], IdKey(id), value);
-    }
-  }
-  FRESHET_RETURN_IF_ERROR(FromRocks(m.db->Write(m.write_options, &batch), "writing users"));
-  std::unique_lock dict_lock(m.dict_mu);
-  for (auto& n : added) m.users.Add(std::move(n));
-  return Status::OK();
+  return PutRecords(users, /*users=*/true, EncodeUser);
 }
 
 Status EventStore::GetItem(ItemId id, Item* out) const {

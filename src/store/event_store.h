@@ -117,6 +117,8 @@ class EventStore {
  private:
   struct Impl;
   explicit EventStore(std::unique_ptr<Impl> impl);
+  template <typename Record, typename EncodeFn>
+  Status PutRecords(std::span<const Record> records, bool users, EncodeFn encode);
   std::unique_ptr<Impl> impl_;
 };
 
