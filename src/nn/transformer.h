@@ -22,8 +22,10 @@ namespace freshet::nn {
 
 // Where layer norm sits relative to the residual connections. Persisted by models: never renumber.
 enum class NormPlacement : uint8_t {
-  // x + Sublayer(LN(x)), and a final LN after the last block: what the SASRec paper's code does
-  // (and GPT-2); trains stably without warm-up.
+  // x + Sublayer(LN(x)), and a final LN after the last block, as in GPT-2; trains stably
+  // without warm-up. (The SASRec reference code differs: it normalises only the attention
+  // queries, adds the normalised input as the residual, drops out attention probabilities and
+  // has no output projection.)
   kPre = 0,
   // LN(x + Sublayer(x)), the original Transformer.
   kPost = 1,
