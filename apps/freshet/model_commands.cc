@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <filesystem>
+#include <map>
 
 #include "eval/evaluator.h"
 #include "eval/report.h"
@@ -121,9 +122,12 @@ int RunTrain(const TrainFlags& f) {
 }
 
 // Evaluates one model file on the store; the result carries the model's training report.
+// Splits already made for this run, by protocol name: comparing several models rebuilds nothing.
+using SplitCache = std::map<std::string, eval::Split>;
+
 Result<eval::EvalResult> EvaluateFile(const EvalFlags& f, const std::string& file,
                                       const store::EventStore& store,
-                                      const store::EventTable& table) {
+                                      const store::EventTable& table, SplitCache& splits) {
   FRESHET_ASSIGN_OR_RETURN(model::LoadedModel loaded, model::LoadModel(file));
   FRESHET_RETURN_IF_ERROR(model::CheckModelMatchesStore(loaded.meta, store));
   const std::string protocol_name = f.protocol.empty() ? loaded.meta.protocol : f.protocol;
@@ -148,7 +152,12 @@ Result<eval::EvalResult> EvaluateFile(const EvalFlags& f, const std::string& fil
   }
   FRESHET_ASSIGN_OR_RETURN(eval::Candidates candidates, eval::ParseCandidates(f.candidates));
   FRESHET_ASSIGN_OR_RETURN(std::vector<int> ks, ParseKs(f.ks));
-  FRESHET_ASSIGN_OR_RETURN(eval::Split split, eval::MakeSplit(table, protocol));
+  auto cached = splits.find(protocol.Name());
+  if (cached == splits.end()) {
+    FRESHET_ASSIGN_OR_RETURN(eval::Split made, eval::MakeSplit(table, protocol));
+    cached = splits.emplace(protocol.Name(), std::move(made)).first;
+  }
+  const eval::Split& split = cached->second;
   eval::EvalOptions options;
   options.candidates = candidates;
   options.ks = ks;
@@ -169,8 +178,9 @@ int RunEval(const EvalFlags& f) {
   store::EventTable table;
   if (Status s = (*store)->LoadEventTable(&table); !s.ok()) return Fail(s);
   std::vector<eval::EvalResult> results;
+  SplitCache splits;
   for (const std::string& file : f.model_files) {
-    auto r = EvaluateFile(f, file, **store, table);
+    auto r = EvaluateFile(f, file, **store, table, splits);
     if (!r.ok()) return Fail(r.status());
     results.push_back(std::move(*r));
   }

@@ -138,6 +138,7 @@ Status ItemGraphModel::Fit(const TrainData& data, const FitOptions& fit, TrainRe
     }
   }
 
+  SetPopularityScale();
   std::vector<std::vector<std::pair<ItemId, float>>> rows(num_items);
   nn::ThreadPool pool(fit.threads);
   FRESHET_RETURN_IF_ERROR(Build(input, pool, &rows));
@@ -262,11 +263,7 @@ Status SwingModel::Build(const BuildInput& input, nn::ThreadPool& pool,
 
 void ItemGraphModel::ScoreAll(UserId, std::span<const ItemId> history,
                               std::span<float> out) const {
-  // Popularity, scaled into [0, 1e-3): below any graph weight that matters, above nothing.
-  float max_pop = 1.0f;
-  for (float p : popularity_) max_pop = std::max(max_pop, p);
-  const float scale = 1e-3f / max_pop;
-  for (size_t j = 0; j < out.size(); ++j) out[j] = popularity_[j] * scale;
+  for (size_t j = 0; j < out.size(); ++j) out[j] = popularity_[j] * popularity_scale_;
   float weight = 1.0f;
   int used = 0;
   for (size_t k = history.size(); k-- > 0 && used < options_.max_history;) {
@@ -330,7 +327,15 @@ Status ItemGraphModel::Load(const ModelReader& reader) {
     }
   }
   offsets_.assign(offsets.begin(), offsets.end());
+  SetPopularityScale();
   return Status::OK();
+}
+
+void ItemGraphModel::SetPopularityScale() {
+  // Popularity scaled into [0, 1e-3): below any graph weight that matters, above nothing.
+  float max_pop = 1.0f;
+  for (float p : popularity_) max_pop = std::max(max_pop, p);
+  popularity_scale_ = 1e-3f / max_pop;
 }
 
 }  // namespace freshet::model

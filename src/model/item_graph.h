@@ -85,6 +85,8 @@ class ItemGraphModel : public Recommender {
   std::vector<ItemId> neighbor_ids_;
   std::vector<float> neighbor_weights_;
   std::vector<float> popularity_;  // interactions per item, the fallback
+  float popularity_scale_ = 0;     // derived from popularity_ by SetPopularityScale
+  void SetPopularityScale();
 };
 
 class ItemKnnModel final : public ItemGraphModel {
