@@ -10,8 +10,13 @@ What it mirrors (src/model/sasrec.cc, src/nn/transformer.cc, ops.cc, attention.c
     Attention: one fused qkv Linear (hidden -> 3 hidden), causal + key padding mask, an output
     Linear; no attention dropout. FFN: fc2(drop(relu(fc1(x)))), inner width = hidden.
     Linear weights Glorot-uniform, biases 0; LayerNorm gamma 1, beta 0, eps 1e-8.
-  - logits = hidden . item_table^T (tied); full-softmax cross-entropy at every real position,
-    averaged over the real positions of the batch.
+  - logits = hidden . item_table^T (tied); cross-entropy at every real position, averaged over
+    the real positions of the batch. With --ce-negatives 0 the softmax spans the whole catalog;
+    with K > 0 (freshet's default, 2048, when the catalog has more than K items) each batch draws
+    K items with replacement, shared by all its positions, from q_i = (1 - s) / N + s c_i / C
+    (c_i: the item's count in the training sequences, s = --ce-popularity-share, 0.5): the
+    target's logit against the negatives' logits - log(K q_j), every copy of the target masked
+    out (nn::SharedNegativeSoftmaxLoss, nn::MixedNegativeSampler).
   - loo: per user with >= 3 interactions the last is the test target, the second last the
     validation target, the rest is training; users with 1-2 interactions train on all of them.
     A training example is the last max_len + 1 training items (inputs all but the last, targets
@@ -65,6 +70,10 @@ def parse_args():
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--ce-negatives", type=int, default=2048,
+                   help="shared negatives per batch (0: softmax over the whole catalog)")
+    p.add_argument("--ce-popularity-share", type=float, default=0.5,
+                   help="share of the negatives drawn by item popularity, the rest uniformly")
     p.add_argument("--layout", choices=("packed", "padded"), default="packed",
                    help="packed: position-wise layers see real tokens only; padded: [batch, len]")
     p.add_argument("--sampled", type=int, default=100, help="negatives of the sampled metric")
@@ -498,6 +507,18 @@ def main():
     shuffle_rng = np.random.default_rng(ARGS.seed)
     inputs, targets, tokens = split.inputs, split.targets, split.tokens
     max_len = ARGS.max_len
+    shared = 0 < ARGS.ce_negatives < num_items
+    if shared:
+        counts = np.zeros(num_items, dtype=np.float64)
+        for s in split.train:
+            np.add.at(counts, np.asarray(s, dtype=np.int64), 1.0)
+        share = ARGS.ce_popularity_share if counts.sum() > 0 else 0.0
+        pop = torch.from_numpy(counts / max(counts.sum(), 1.0))
+        log_q = torch.log((1 - share) / num_items + share * pop).float()
+        log_k = math.log(ARGS.ce_negatives)
+    log(f"loss: cross-entropy over " +
+        (f"{ARGS.ce_negatives} shared negatives per batch (popularity share "
+         f"{ARGS.ce_popularity_share})" if shared else "the whole catalog"))
 
     epochs = []
     best, best_epoch, best_state, since_best = -1.0, 0, None, 0
@@ -513,8 +534,22 @@ def main():
             tgt = torch.from_numpy(targets[idx, max_len - n:])
             real = tgt >= 0
             h = model.encode(ids)  # only real positions reach the catalog softmax
-            logits = h @ model.items.weight.t()
-            loss = F.cross_entropy(logits, tgt[real])
+            target = tgt[real]
+            if shared:
+                k = ARGS.ce_negatives
+                by_pop = torch.rand(k) < share
+                neg = torch.where(by_pop, torch.multinomial(pop, k, replacement=True),
+                                  torch.randint(num_items, (k,)))
+                table = model.items.weight
+                neg_logits = h @ table[neg].t() - (log_k + log_q[neg])
+                neg_logits = neg_logits.masked_fill(neg[None, :] == target[:, None],
+                                                    float("-inf"))
+                pos_logits = (h * table[target]).sum(-1, keepdim=True)
+                logits = torch.cat([pos_logits, neg_logits], dim=1)
+                loss = F.cross_entropy(logits, torch.zeros_like(target))
+            else:
+                logits = h @ model.items.weight.t()
+                loss = F.cross_entropy(logits, target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -571,7 +606,8 @@ def main():
         "users_evaluated": len(split.eval_users),
         "samples_per_epoch": samples_per_epoch,
         "params": {k: getattr(ARGS, k) for k in
-                   ("max_len", "hidden", "blocks", "heads", "dropout", "batch_size", "lr", "seed",
+                   ("max_len", "hidden", "blocks", "heads", "dropout", "batch_size", "lr", "seed", "ce_negatives",
+                    "ce_popularity_share",
                     "epochs", "patience", "layout")},
         "allocator": allocator,
         "env": {k: os.environ.get(k) for k in

@@ -23,6 +23,11 @@ constexpr uint32_t kNeverListed = std::numeric_limits<uint32_t>::max();
 // Cases a worker claims at once: enough to keep the shared counter cold, few enough to balance
 // users of very different history lengths.
 constexpr size_t kChunk = 8;
+// Full ranking scores a chunk of users with one Recommender::ScoreBatch call: up to 64 users, and
+// at most 4M scores (16 MB) per worker for large catalogs.
+size_t FullChunk(uint32_t num_items) {
+  return std::clamp<size_t>((size_t{1} << 22) / std::max<uint32_t>(num_items, 1), 1, 64);
+}
 
 float Sanitize(float s) { return std::isnan(s) ? kMinusInf : s; }
 
@@ -107,6 +112,10 @@ class TopK {
 // Per-thread state, allocated once: nothing is allocated per user after the first few.
 struct Scratch {
   std::vector<float> scores;  // num_items (full) or the candidate count (sampled)
+  // Full ranking: ScoreBatch's rows for cases [batch_begin, batch_begin + rows).
+  std::vector<float> batch_scores;
+  std::vector<std::span<const ItemId>> batch_histories;
+  size_t batch_begin = 0;
   std::vector<uint8_t> mask;  // num_items; all zero between cases
   std::vector<ItemId> candidates;
   std::vector<uint64_t> ranks;
@@ -190,7 +199,8 @@ void SelectTop(const Scratch& s, std::span<const float> scores, TopK& top) {
 void RankFull(Shared& sh, Scratch& s, size_t c, std::span<const ItemId> history,
               std::span<const ItemId> targets) {
   const uint32_t n = sh.num_items;
-  sh.recommender.ScoreAll(sh.cases.users[c], history, s.scores);
+  const float* row = s.batch_scores.data() + (c - s.batch_begin) * n;
+  std::copy(row, row + n, s.scores.begin());
   uint32_t masked = 0;  // distinct items that are not non-target candidates
   auto mark = [&](ItemId i) {
     masked += s.mask[i] == 0;
@@ -450,10 +460,15 @@ Result<EvalResult> Evaluate(const model::Recommender& recommender, const Split& 
 
   size_t threads = options.threads > 0 ? static_cast<size_t>(options.threads)
                                        : std::max(1u, std::thread::hardware_concurrency());
-  threads = std::max<size_t>(1, std::min(threads, (cases.size() + kChunk - 1) / kChunk));
+  const bool full = options.candidates.kind == Candidates::Kind::kFull;
+  const size_t chunk = full ? FullChunk(n) : kChunk;
+  threads = std::max<size_t>(1, std::min(threads, (cases.size() + chunk - 1) / chunk));
   std::vector<Scratch> scratch(threads);
   for (Scratch& s : scratch) {
-    if (options.candidates.kind == Candidates::Kind::kFull) s.scores.resize(n);
+    if (full) {
+      s.scores.resize(n);
+      s.batch_scores.resize(chunk * n);
+    }
     s.mask.assign(n, 0);
     s.best_position.assign(n, kNeverListed);
   }
@@ -469,10 +484,18 @@ Result<EvalResult> Evaluate(const model::Recommender& recommender, const Split& 
   auto work = [&](size_t w) {
     try {
       while (!failed.load(std::memory_order_relaxed)) {
-        const size_t begin = next.fetch_add(kChunk, std::memory_order_relaxed);
+        const size_t begin = next.fetch_add(chunk, std::memory_order_relaxed);
         if (begin >= cases.size()) break;
-        const size_t end = std::min(cases.size(), begin + kChunk);
-        for (size_t c = begin; c < end; ++c) EvaluateCase(shared, scratch[w], c);
+        const size_t end = std::min(cases.size(), begin + chunk);
+        Scratch& s = scratch[w];
+        if (full) {
+          s.batch_histories.clear();
+          for (size_t c = begin; c < end; ++c) s.batch_histories.push_back(cases.history(c));
+          s.batch_begin = begin;
+          recommender.ScoreBatch({cases.users.data() + begin, end - begin}, s.batch_histories,
+                                 {s.batch_scores.data(), (end - begin) * n});
+        }
+        for (size_t c = begin; c < end; ++c) EvaluateCase(shared, s, c);
         const size_t finished =
             done.fetch_add(end - begin, std::memory_order_relaxed) + end - begin;
         if (w == 0) progress.Update(finished, finished);
@@ -503,6 +526,7 @@ Result<EvalResult> Evaluate(const model::Recommender& recommender, const Split& 
   EvalResult r;
   r.dataset = options.dataset;
   r.model = options.model.empty() ? std::string(recommender.kind()) : options.model;
+  r.params = recommender.params();
   r.protocol = split.protocol.Name();
   r.candidates = options.candidates.Name();
   r.users_evaluated = cases.size();

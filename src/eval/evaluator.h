@@ -76,6 +76,7 @@ struct EvalResult {
   std::vector<std::pair<std::string, double>> metrics;
   // Buckets with at least one user, in increasing history length.
   std::vector<HistoryLengthStat> by_history_length;
+  model::Params params;  // the model's options, from Recommender::params()
   // The model's training report; Evaluate leaves it empty, the caller attaches Fit's.
   model::TrainReport train;
   double seconds = 0;  // wall time of Evaluate

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/json_writer.h"
+#include "model/params.h"
 
 namespace freshet::eval {
 namespace {
@@ -411,6 +412,9 @@ std::string ReportJson(const EvalResult& r) {
   w.Key("protocol").String(r.protocol);
   w.Key("candidates").String(r.candidates);
   w.Key("users_evaluated").Uint(r.users_evaluated);
+  w.Key("params").BeginObject();
+  for (const auto& [key, value] : r.params) w.Key(key).String(value);
+  w.EndObject();
   w.Key("metrics");
   WriteMetrics(w, r.metrics);
   w.Key("train").BeginObject();
@@ -449,6 +453,10 @@ std::string ReportHtml(const EvalResult& r) {
   out +=
       "<h1>freshet evaluation: " + HtmlEscape(r.model) + " on " + HtmlEscape(r.dataset) + "</h1>\n";
   out += Meta(r);
+  if (!r.params.empty()) {
+    out += "<p class=\"meta\">options: <code>" + HtmlEscape(model::FormatParams(r.params)) +
+           "</code></p>\n";
+  }
   out += "<p class=\"note\">" + HtmlEscape(r.note) + "</p>\n";
   out += "<h2>Metrics</h2>\n";
   MetricsTable(out, r);

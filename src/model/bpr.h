@@ -47,6 +47,7 @@ class BprModel final : public Recommender {
   Status Save(ModelWriter& writer) const override;
   Status Load(const ModelReader& reader) override;
 
+  Params params() const override { return options_.Get(); }
   const BprOptions& options() const { return options_; }
 
  private:

@@ -61,6 +61,7 @@ class ItemGraphModel : public Recommender {
   Status Save(ModelWriter& writer) const override;
   Status Load(const ModelReader& reader) override;
 
+  Params params() const override { return options_.Get(); }
   const ItemGraphOptions& options() const { return options_; }
   // Neighbours of `item` (ids and weights, best first).
   std::span<const ItemId> neighbors(ItemId item) const;

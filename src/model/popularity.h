@@ -36,6 +36,7 @@ class PopularityModel final : public Recommender {
   Status Save(ModelWriter& writer) const override;
   Status Load(const ModelReader& reader) override;
 
+  Params params() const override { return options_.Get(); }
   const PopularityOptions& options() const { return options_; }
 
  private:

@@ -5,6 +5,16 @@
 
 namespace freshet::model {
 
+void Recommender::ScoreBatch(std::span<const UserId> users,
+                             std::span<const std::span<const ItemId>> histories,
+                             std::span<float> out) const {
+  assert(histories.size() == users.size());
+  assert(out.size() == users.size() * num_items());
+  for (size_t u = 0; u < users.size(); ++u) {
+    ScoreAll(users[u], histories[u], out.subspan(u * num_items(), num_items()));
+  }
+}
+
 void Recommender::ScoreItems(UserId user, std::span<const ItemId> history,
                              std::span<const ItemId> items, std::span<float> out) const {
   assert(items.size() == out.size());

@@ -14,6 +14,7 @@
 #include "core/ids.h"
 #include "core/status.h"
 #include "model/model_file.h"
+#include "model/params.h"
 #include "model/sequences.h"
 #include "store/event_table.h"
 
@@ -69,6 +70,8 @@ class Recommender {
   virtual std::string_view kind() const = 0;
   // Items the model can score: ids [0, num_items()).
   virtual uint32_t num_items() const = 0;
+  // Its options, every one (defaults included), as `freshet train --param` takes them.
+  virtual Params params() const = 0;
 
   // Fits on `data`, replacing any previous state. InvalidArgument for unusable data (e.g. no
   // interactions). Not thread-safe with any other call.
@@ -81,6 +84,15 @@ class Recommender {
   // Thread-safe: const, per-call scratch only.
   virtual void ScoreAll(UserId user, std::span<const ItemId> history,
                         std::span<float> out) const = 0;
+
+  // ScoreAll for several users at once: out holds users.size() rows of num_items() scores, row
+  // after row. The default calls ScoreAll per user; models whose last step is a product with an
+  // item table override it to make one matrix product of it, which reads the table once per
+  // batch instead of once per user. REQUIRES: histories.size() == users.size(),
+  // out.size() == users.size() * num_items(). Thread-safe.
+  virtual void ScoreBatch(std::span<const UserId> users,
+                          std::span<const std::span<const ItemId>> histories,
+                          std::span<float> out) const;
 
   // Scores of the listed items, in order. The default calls ScoreAll; models override it when
   // scoring a few candidates is much cheaper than scoring the catalog. Thread-safe.

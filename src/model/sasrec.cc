@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include "model/epochs.h"
 #include "nn/data_parallel.h"
 #include "nn/loss.h"
 #include "nn/optimizer.h"
+#include "nn/sampler.h"
 #include "nn/thread_pool.h"
 #include "nn/transformer.h"
 
@@ -55,6 +57,12 @@ constexpr Field<SasrecOptions> kFields[] = {
     {"negatives", [](SasrecOptions& o, std::string_view k, std::string_view v) {
        return SetInt(o.negatives, k, v, 1, 10000); },
      [](const SasrecOptions& o) { return std::to_string(o.negatives); }},
+    {"ce_negatives", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return SetInt(o.ce_negatives, k, v, 0, 100000000); },
+     [](const SasrecOptions& o) { return std::to_string(o.ce_negatives); }},
+    {"ce_popularity_share", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return ParseDouble(k, v, 0.0, 1.0, &o.ce_popularity_share); },
+     [](const SasrecOptions& o) { return FormatNumber(o.ce_popularity_share); }},
     {"activation", [](SasrecOptions& o, std::string_view k, std::string_view v) {
        return ParseChoice(k, v, {"relu", "gelu"}, &o.activation); },
      [](const SasrecOptions& o) { return o.activation; }},
@@ -126,19 +134,29 @@ Status SasrecModel::Fit(const TrainData& data, const FitOptions& fit, TrainRepor
   const int max_len = options_.max_len;
   const int hidden = options_.hidden;
   const bool ce = options_.loss == "ce";
+  // Shared negatives only when they are fewer than the catalog; else the exact full softmax.
+  const bool shared = ce && options_.ce_negatives > 0 &&
+                      static_cast<uint32_t>(options_.ce_negatives) < num_items_;
+  const int num_shared = shared ? options_.ce_negatives : 0;
+  std::optional<nn::MixedNegativeSampler> sampler;
+  if (shared) sampler.emplace(popularity_, options_.ce_popularity_share);
+  std::vector<ItemId> negatives;
+  std::vector<float> log_weights;
 
   struct Worker {
     std::unique_ptr<nn::SasrecEncoder<float>::Workspace> ws;
     std::unique_ptr<nn::FullSoftmaxLoss<float>::Workspace> softmax_ws;
+    nn::SharedNegativeSoftmaxLoss<float>::Workspace shared_ws;
     Mat d_hidden;
     std::vector<ItemId> ids, targets, negatives;
     nn::LossValue loss;
   };
   nn::FullSoftmaxLoss<float> softmax;
+  nn::SharedNegativeSoftmaxLoss<float> shared_softmax;
   std::vector<Worker> ws(workers);
   for (Worker& w : ws) {
     w.ws = std::make_unique<nn::SasrecEncoder<float>::Workspace>(encoder, batch_size);
-    if (ce) {
+    if (ce && !shared) {
       w.softmax_ws = std::make_unique<nn::FullSoftmaxLoss<float>::Workspace>(
           softmax, static_cast<int>(num_items_), hidden);
     }
@@ -171,6 +189,10 @@ Status SasrecModel::Fit(const TrainData& data, const FitOptions& fit, TrainRepor
           uint64_t total = 0;
           for (size_t b = 0; b < n; ++b) total += costs[b] = tokens_of(batch[b]);
           nn::BalancedSplit({costs.data(), n}, bounds);
+          if (shared) {
+            nn::Rng draw(fit.seed, 0x4e454700u ^ (static_cast<uint64_t>(epoch) << 32) ^ start);
+            sampler->Draw(num_shared, draw, &negatives, &log_weights);
+          }
           const float scale = 1.0f / static_cast<float>(total);
           grads.Zero(&pool);
           pool.Run([&](int wi) {
@@ -199,7 +221,11 @@ Status SasrecModel::Fit(const TrainData& data, const FitOptions& fit, TrainRepor
             auto d_hidden = w.d_hidden.topRows(static_cast<Eigen::Index>(cells));
             nn::GradSink<float>& sink = grads.sink(wi);
             Mat& d_items = sink[encoder.item_embedding()];
-            if (ce) {
+            if (shared) {
+              w.loss = shared_softmax.Compute(h, w.targets, negatives, log_weights,
+                                              encoder.item_embedding().value, scale, d_hidden,
+                                              d_items, w.shared_ws);
+            } else if (ce) {
               w.loss = softmax.Compute(h, w.targets, encoder.item_embedding().value, scale,
                                        d_hidden, d_items, *w.softmax_ws);
             } else {
@@ -242,18 +268,78 @@ Status SasrecModel::Fit(const TrainData& data, const FitOptions& fit, TrainRepor
   return Status::OK();
 }
 
-void SasrecModel::ScoreAll(UserId, std::span<const ItemId> history, std::span<float> out) const {
-  // The newest max_len known items; ids newer than the model are skipped.
-  std::vector<ItemId> ids;
-  ids.reserve(options_.max_len);
-  for (size_t k = history.size(); k-- > 0 && ids.size() < static_cast<size_t>(options_.max_len);) {
-    if (history[k] < num_items_) ids.push_back(history[k]);
+namespace {
+
+// The newest max_len ids of history below num_items (ids newer than the model are skipped),
+// oldest first, replacing *ids.
+void RecentKnown(std::span<const ItemId> history, int max_len, uint32_t num_items,
+                 std::vector<ItemId>* ids) {
+  ids->clear();
+  for (size_t k = history.size(); k-- > 0 && ids->size() < static_cast<size_t>(max_len);) {
+    if (history[k] < num_items) ids->push_back(history[k]);
   }
+  std::reverse(ids->begin(), ids->end());
+}
+
+}  // namespace
+
+void SasrecModel::ScoreBatch(std::span<const UserId> users,
+                             std::span<const std::span<const ItemId>> histories,
+                             std::span<float> out) const {
+  assert(histories.size() == users.size() && out.size() == users.size() * num_items_);
+  if (!net_) {
+    Recommender::ScoreBatch(users, histories, out);
+    return;
+  }
+  // Users with known history items are encoded together, left-padded to the longest window;
+  // the others get the popularity fallback.
+  const int batch = static_cast<int>(users.size());
+  std::vector<std::vector<ItemId>> windows(batch);
+  std::vector<int> encoded;  // batch positions of the users encoded, in order
+  int len = 1;
+  for (int b = 0; b < batch; ++b) {
+    RecentKnown(histories[b], options_.max_len, num_items_, &windows[b]);
+    if (windows[b].empty()) {
+      std::copy(popularity_.begin(), popularity_.end(), out.begin() + b * size_t{num_items_});
+    } else {
+      encoded.push_back(b);
+      len = std::max(len, static_cast<int>(windows[b].size()));
+    }
+  }
+  if (encoded.empty()) return;
+  const int rows = static_cast<int>(encoded.size());
+  std::vector<ItemId> ids(static_cast<size_t>(rows) * len, kNoId);
+  for (int r = 0; r < rows; ++r) {
+    const std::vector<ItemId>& w = windows[encoded[r]];
+    std::copy(w.begin(), w.end(), ids.begin() + (static_cast<size_t>(r) + 1) * len - w.size());
+  }
+  const nn::SasrecEncoder<float>& encoder = *net_->encoder;
+  nn::SasrecEncoder<float>::Workspace ws(encoder, rows);
+  nn::Rng rng(0);  // unused without dropout
+  nn::ConstMatrixRef<float> h = encoder.Forward(ids, rows, len, ws, rng, /*training=*/false);
+  Mat last(rows, options_.hidden);
+  for (int r = 0; r < rows; ++r) last.row(r) = h.row(static_cast<Eigen::Index>(r) * len + len - 1);
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const auto& table = encoder.item_embedding().value;
+  if (rows == batch) {  // the usual case: straight into out
+    Eigen::Map<RowMajor>(out.data(), rows, num_items_).noalias() = last * table.transpose();
+    return;
+  }
+  RowMajor scores(rows, num_items_);
+  scores.noalias() = last * table.transpose();
+  for (int r = 0; r < rows; ++r) {
+    std::copy(scores.row(r).data(), scores.row(r).data() + num_items_,
+              out.begin() + encoded[r] * size_t{num_items_});
+  }
+}
+
+void SasrecModel::ScoreAll(UserId, std::span<const ItemId> history, std::span<float> out) const {
+  std::vector<ItemId> ids;
+  RecentKnown(history, options_.max_len, num_items_, &ids);
   if (ids.empty() || !net_) {
     std::copy(popularity_.begin(), popularity_.end(), out.begin());
     return;
   }
-  std::reverse(ids.begin(), ids.end());
   const nn::SasrecEncoder<float>& encoder = *net_->encoder;
   nn::SasrecEncoder<float>::Workspace ws(encoder, 1);
   nn::Rng rng(0);  // unused without dropout

@@ -31,6 +31,13 @@ struct SasrecOptions {
   double weight_decay = 0.0;    // decoupled (AdamW) on weights, not on norms and biases
   std::string loss = "ce";      // "ce" (full softmax) or "bce" (sampled negatives)
   int negatives = 1;            // bce only: negatives per position (paper: 1)
+  // ce only: 0 scores every position against the whole catalog; K > 0 against K negatives
+  // drawn per batch and shared by its positions, importance-weighted (see
+  // nn::SharedNegativeSoftmaxLoss). A catalog of at most K items is always scored whole.
+  int ce_negatives = 2048;
+  // ce with ce_negatives: the share of negatives drawn by item popularity, the rest uniformly
+  // (nn::MixedNegativeSampler).
+  double ce_popularity_share = 0.5;
   std::string activation = "relu";  // "relu" (paper) or "gelu"
 
   Status Set(std::string_view key, std::string_view value);
@@ -48,11 +55,16 @@ class SasrecModel final : public Recommender {
   // Thread-safe: a per-call workspace (a few kB).
   void ScoreAll(UserId user, std::span<const ItemId> history,
                 std::span<float> out) const override;
+  // One encoder pass over the batch and one [users x hidden] x [hidden x items] product.
+  void ScoreBatch(std::span<const UserId> users,
+                  std::span<const std::span<const ItemId>> histories,
+                  std::span<float> out) const override;
   // Cosine similarity of item embeddings.
   void Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const override;
   Status Save(ModelWriter& writer) const override;
   Status Load(const ModelReader& reader) override;
 
+  Params params() const override { return options_.Get(); }
   const SasrecOptions& options() const { return options_; }
 
  private:

@@ -197,12 +197,93 @@ LossValue FullSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden, std::span<const 
   return loss;
 }
 
+template <typename T>
+LossValue SharedNegativeSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden,
+                                                std::span<const ItemId> targets,
+                                                std::span<const ItemId> negatives,
+                                                std::span<const T> log_weights,
+                                                ConstMatrixRef<T> items, T grad_scale,
+                                                MatrixRef<T> d_hidden, MatrixRef<T> d_items,
+                                                Workspace& ws) const {
+  const Eigen::Index n = hidden.rows();
+  const Eigen::Index dim = hidden.cols();
+  const auto k = static_cast<Eigen::Index>(negatives.size());
+  assert(targets.size() == static_cast<size_t>(n) && items.cols() == dim);
+  assert(log_weights.size() == negatives.size());
+  assert(d_hidden.rows() == n && d_hidden.cols() == dim);
+  assert(d_items.rows() == items.rows() && d_items.cols() == dim);
+  const int chunk = options_.chunk_rows;
+  assert(chunk > 0);
+  const Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>> weights(log_weights.data(), k);
+  ws.negatives.resize(k, dim);
+  for (Eigen::Index j = 0; j < k; ++j) {
+    assert(negatives[j] < items.rows());
+    ws.negatives.row(j) = items.row(negatives[j]);
+  }
+  ws.d_negatives.setZero(k, dim);
+  if (ws.logits.rows() < chunk || ws.logits.cols() < k) ws.logits.resize(chunk, k);
+  if (ws.h.rows() < chunk || ws.h.cols() != dim) {
+    ws.h.resize(chunk, dim);
+    ws.dh.resize(chunk, dim);
+  }
+  ws.rows.resize(static_cast<size_t>(chunk));
+  constexpr T kMinusInf = -std::numeric_limits<T>::infinity();
+  LossValue loss;
+  d_hidden.setZero();
+  Eigen::Index next = 0;
+  while (next < n) {
+    int m = 0;
+    for (; next < n && m < chunk; ++next) {
+      if (targets[next] == kNoId) continue;
+      assert(targets[next] < items.rows());
+      ws.rows[m] = next;
+      ws.h.row(m) = hidden.row(next);
+      ++m;
+    }
+    if (m == 0) break;
+    auto h = ws.h.topRows(m);
+    auto logits = ws.logits.topLeftCorner(m, k);
+    logits.noalias() = h * ws.negatives.transpose();
+    auto dh = ws.dh.topRows(m);
+    for (int i = 0; i < m; ++i) {
+      const ItemId target = targets[ws.rows[i]];
+      auto row = logits.row(i);
+      row.array() += weights;
+      // Accidental hits: a negative equal to the target leaves this row's softmax. Finding them
+      // is a scan of K ids, cheap beside the K x dim products.
+      for (Eigen::Index j = 0; j < k; ++j) {
+        if (negatives[j] == target) row(j) = kMinusInf;
+      }
+      const T positive = h.row(i).dot(items.row(target));
+      const T mx = std::max(positive, row.maxCoeff());
+      row = (row.array() - mx).exp();  // exp(-inf) = 0: the dropped column weighs nothing
+      const T e_pos = std::exp(positive - mx);
+      const T sum = row.sum() + e_pos;
+      loss.sum += static_cast<double>(mx) + std::log(static_cast<double>(sum)) -
+                  static_cast<double>(positive);
+      // G = softmax * grad_scale, minus grad_scale at the target: scale the exp row in place.
+      const T f = grad_scale / sum;
+      row *= f;
+      const T g_pos = f * e_pos - grad_scale;
+      dh.row(i) = g_pos * items.row(target);
+      d_items.row(target) += g_pos * h.row(i);
+    }
+    loss.count += m;
+    dh.noalias() += logits * ws.negatives;
+    ws.d_negatives.noalias() += logits.transpose() * h;
+    for (int i = 0; i < m; ++i) d_hidden.row(ws.rows[i]) = dh.row(i);
+  }
+  for (Eigen::Index j = 0; j < k; ++j) d_items.row(negatives[j]) += ws.d_negatives.row(j);
+  return loss;
+}
+
 #define FRESHET_NN_INSTANTIATE(T)                                                                \
   template LossValue SampledBinaryCrossEntropy<T>(ConstMatrixRef<T>, std::span<const ItemId>,    \
                                                   std::span<const ItemId>, ConstMatrixRef<T>, T, \
                                                   MatrixRef<T>, MatrixRef<T>);                   \
   template class SampledSoftmaxLoss<T>;                                                          \
-  template class FullSoftmaxLoss<T>;
+  template class FullSoftmaxLoss<T>;                                                             \
+  template class SharedNegativeSoftmaxLoss<T>;
 FRESHET_NN_INSTANTIATE(float)
 FRESHET_NN_INSTANTIATE(double)
 #undef FRESHET_NN_INSTANTIATE

@@ -70,6 +70,7 @@ class FakeRecommender : public model::Recommender {
   explicit FakeRecommender(uint32_t num_items) : num_items_(num_items) {}
   std::string_view kind() const override { return "fake"; }
   uint32_t num_items() const override { return num_items_; }
+  model::Params params() const override { return {{"kind", "fake"}}; }
   Status Fit(const model::TrainData&, const model::FitOptions&, model::TrainReport*) override {
     return Status::OK();
   }

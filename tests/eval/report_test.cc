@@ -56,9 +56,10 @@ TEST(ReportTest, JsonHasExactlyTheDocumentedShape) {
   EvalResult r = Sample("sasrec", 0.5, true);
   r.train.epochs.resize(1);
   r.train.best_epoch = 1;
+  r.params = {{"hidden", "64"}, {"loss", "ce"}};
   EXPECT_EQ(ReportJson(r),
             R"({"dataset":"ml-1m","model":"sasrec","protocol":"loo","candidates":"full",)"
-            R"("users_evaluated":3,"metrics":{"HR@10":0.5,"NDCG@10":0.25,"Recall@10":0.5,)"
+            R"("users_evaluated":3,"params":{"hidden":"64","loss":"ce"},"metrics":{"HR@10":0.5,"NDCG@10":0.25,"Recall@10":0.5,)"
             R"("MRR":0.125,"Coverage@10":1},"train":{"seconds":1.5,"best_epoch":1,"epochs":)"
             R"([{"epoch":1,"loss":1,"seconds":0.5,"samples_per_s":1000,)"
             R"("validation":{"NDCG@10":0.1}}]},"by_history_length":[{"history":"1-2",)"
@@ -87,10 +88,12 @@ void ExpectSelfContainedHtml(const std::string& html) {
 TEST(ReportTest, HtmlIsSelfContainedWithChartsAndEscapedText) {
   EvalResult r = Sample("<script>alert('x')</script>", 0.5, true);
   r.dataset = "a & b";
+  r.params = {{"hidden", "64"}, {"loss", "<ce>"}};
   const std::string html = ReportHtml(r);
   ExpectSelfContainedHtml(html);
   EXPECT_NE(html.find("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"), std::string::npos);
   EXPECT_NE(html.find("a &amp; b"), std::string::npos);
+  EXPECT_NE(html.find("hidden=64,loss=&lt;ce&gt;"), std::string::npos);
   // Validation curve, loss curve, history-length bars.
   EXPECT_EQ(Count(html, "<svg"), 3u);
   EXPECT_NE(html.find("Validation per epoch"), std::string::npos);

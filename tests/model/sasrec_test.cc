@@ -89,6 +89,22 @@ TEST(SasrecTest, FullSoftmaxLearnsAPlantedSequenceForUnseenUsers) {
   EXPECT_GT(NextItemAccuracy(m, 7), 0.9);
 }
 
+TEST(SasrecTest, SharedNegativeSoftmaxLearnsToo) {
+  // 8 shared negatives per batch out of 30 items: the importance-weighted estimate of the full
+  // softmax, which the default uses on catalogs larger than ce_negatives + 1.
+  Chains chains(300, 4);
+  SasrecOptions o = Small("ce");
+  o.ce_negatives = 8;
+  SasrecModel m(o);
+  FitOptions fit;
+  fit.threads = 2;
+  fit.progress = false;
+  TrainReport report;
+  ASSERT_TRUE(m.Fit(chains.data(), fit, &report).ok());
+  EXPECT_LT(report.epochs.back().loss, 0.5 * report.epochs.front().loss);
+  EXPECT_GT(NextItemAccuracy(m, 9), 0.8);  // chance: 1/30
+}
+
 TEST(SasrecTest, SampledBinaryCrossEntropyLearnsToo) {
   Chains chains(300, 2);
   SasrecOptions o = Small("bce");
@@ -129,6 +145,31 @@ TEST(SasrecTest, SaveLoadGivesIdenticalScoresAndEmptyHistoryFallsBackToPopularit
   std::vector<std::pair<ItemId, float>> similar;
   loaded.Similar(4, 3, &similar);
   EXPECT_EQ(similar.size(), 3u);
+}
+
+TEST(SasrecTest, ScoreBatchEqualsScoreAllPerUser) {
+  Chains chains(60, 5);
+  SasrecOptions o = Small("ce");
+  o.epochs = 2;
+  SasrecModel m(o);
+  FitOptions fit;
+  fit.progress = false;
+  ASSERT_TRUE(m.Fit(chains.data(), fit, nullptr).ok());
+  // Different lengths (padding), one longer than max_len, an empty one (popularity) and one of
+  // ids newer than the model only (popularity too).
+  const std::vector<std::vector<ItemId>> histories = {
+      {4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {}, {99, 100}, {7, 99, 8}};
+  const std::vector<UserId> users = {0, 1, kNoId, 2, 3};
+  std::vector<std::span<const ItemId>> spans(histories.begin(), histories.end());
+  std::vector<float> batch(users.size() * kItems);
+  m.ScoreBatch(users, spans, batch);
+  std::vector<float> one(kItems);
+  for (size_t u = 0; u < users.size(); ++u) {
+    m.ScoreAll(users[u], histories[u], one);
+    for (int i = 0; i < kItems; ++i) {
+      EXPECT_NEAR(batch[u * kItems + i], one[i], 1e-4f * (1 + std::abs(one[i]))) << u << " " << i;
+    }
+  }
 }
 
 TEST(SasrecTest, BadOptionsAreNamed) {

@@ -156,6 +156,82 @@ TEST(FullSoftmaxTest, FloatKernelMatchesNaiveLoopAndIgnoresPaddedRows) {
   }
 }
 
+TEST(SharedNegativeSoftmaxTest, GradientMatchesNumericalAcrossChunksWithHitsAndWeight) {
+  Rng rng(35);
+  const int rows = 11, dim = 4, num_items = 12;
+  MatrixD hidden = RandomMatrix(rows, dim, rng);
+  MatrixD items = RandomMatrix(num_items, dim, rng);
+  std::vector<ItemId> targets = RandomIds(rows, num_items, rng, 0.3);
+  const std::vector<ItemId> negatives = {7, 2, 9, 4, 0, 9};  // 9 drawn twice
+  const std::vector<double> log_weights = {0.5, -0.25, 1.0, 0.0, 0.75, 1.0};
+  targets[0] = 2;  // accidental hits: these rows' targets are among the negatives
+  targets[5] = 0;
+  targets[6] = 9;
+  FullSoftmaxOptions opt;
+  opt.chunk_rows = 3;
+  SharedNegativeSoftmaxLoss<double> loss_fn(opt);
+  SharedNegativeSoftmaxLoss<double>::Workspace ws;
+  const double scale = 1.0 / 7;
+  CheckLossGradients(hidden, items, scale, [&](MatrixD& dh, MatrixD& di) {
+    return loss_fn.Compute(hidden, targets, negatives, log_weights, items, scale, dh, di, ws);
+  });
+  // The loss itself, row by row: log(e^pos + sum over negatives j other than the target of
+  // e^(h.e_j + log_weights[j])) - pos.
+  double want = 0;
+  int64_t count = 0;
+  for (int r = 0; r < rows; ++r) {
+    if (targets[r] == kNoId) continue;
+    const double pos = hidden.row(r).dot(items.row(targets[r]));
+    double sum = std::exp(pos);
+    for (size_t j = 0; j < negatives.size(); ++j) {
+      if (negatives[j] == targets[r]) continue;
+      sum += std::exp(hidden.row(r).dot(items.row(negatives[j])) + log_weights[j]);
+    }
+    want += std::log(sum) - pos;
+    ++count;
+  }
+  MatrixD dh(rows, dim);
+  MatrixD di = MatrixD::Zero(num_items, dim);
+  const LossValue got =
+      loss_fn.Compute(hidden, targets, negatives, log_weights, items, scale, dh, di, ws);
+  EXPECT_NEAR(got.sum, want, 1e-10);
+  EXPECT_EQ(got.count, count);
+}
+
+TEST(SharedNegativeSoftmaxTest, WholeCatalogAsNegativesIsTheFullSoftmax) {
+  // With every item a negative and no weight, dropping each row's target from the negatives and
+  // scoring it as the positive is exactly the softmax over the catalog.
+  Rng rng(36);
+  const int rows = 70, dim = 16, num_items = 301;
+  const MatrixF hidden = RandomMatrix(rows, dim, rng, 0.5).cast<float>();
+  const MatrixF items = RandomMatrix(num_items, dim, rng, 0.5).cast<float>();
+  const std::vector<ItemId> targets = RandomIds(rows, num_items, rng, 0.4);
+  std::vector<ItemId> all(num_items);
+  for (int i = 0; i < num_items; ++i) all[i] = static_cast<ItemId>(num_items - 1 - i);
+  const float scale = 1.0f / rows;
+  FullSoftmaxLoss<float> full;
+  FullSoftmaxLoss<float>::Workspace full_ws(full, num_items, dim);
+  MatrixF dh_full(rows, dim);
+  MatrixF di_full = MatrixF::Zero(num_items, dim);
+  const LossValue want = full.Compute(hidden, targets, items, scale, dh_full, di_full, full_ws);
+  SharedNegativeSoftmaxLoss<float> shared;
+  SharedNegativeSoftmaxLoss<float>::Workspace ws;
+  MatrixF dh = MatrixF::Constant(rows, dim, 7.0f);  // overwritten, padded rows zeroed
+  MatrixF di = MatrixF::Zero(num_items, dim);
+  const std::vector<float> no_weights(num_items, 0.0f);
+  const LossValue got =
+      shared.Compute(hidden, targets, all, no_weights, items, scale, dh, di, ws);
+  EXPECT_NEAR(got.sum, want.sum, 1e-4 * want.sum);
+  EXPECT_EQ(got.count, want.count);
+  EXPECT_LT(RelativeError(dh, dh_full), 1e-4);
+  EXPECT_LT(RelativeError(di, di_full), 1e-4);
+  for (int r = 0; r < rows; ++r) {
+    if (targets[r] == kNoId) {
+      EXPECT_TRUE(dh.row(r).isZero());
+    }
+  }
+}
+
 TEST(FullSoftmaxTest, LargeLogitsDoNotOverflow) {
   MatrixF hidden = MatrixF::Constant(2, 3, 60.0f);
   MatrixF items = MatrixF::Identity(3, 3) * 2.0f;  // logits up to 120: exp would overflow float
