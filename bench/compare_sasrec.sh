@@ -34,8 +34,9 @@ allocator=tcmalloc
 omp_wait=passive
 layout=packed
 summary_out=""
-ce_negatives=2048        # freshet's default loss: cross-entropy over 2048 shared negatives
+ce_negatives=4096        # freshet's default loss: cross-entropy over 4096 shared negatives
 pytorch_ce_negatives=""  # empty: the same as freshet's
+seed=42
 
 usage() {
   cat <<EOF
@@ -54,9 +55,10 @@ usage: bench/compare_sasrec.sh [options]
   --omp-wait P          OMP_WAIT_POLICY for PyTorch: passive (default) or active
   --layout L            PyTorch encoder: packed (default) or padded (see sasrec_pytorch.py)
   --summary FILE        also write the comparison as JSON to FILE
+  --seed S              training seed for both (default 42)
   --ce-negatives K      the loss for both: cross-entropy over K negatives shared per batch,
                         half drawn by popularity, half uniformly
-                        (default 2048, freshet's default); 0: softmax over the whole catalog
+                        (default 4096, freshet's default); 0: softmax over the whole catalog
   --pytorch-ce-negatives K  PyTorch's loss alone (default: as --ce-negatives), e.g. 0 to time
                         freshet's default against PyTorch's full softmax
 EOF
@@ -78,6 +80,7 @@ while [ $# -gt 0 ]; do
     --omp-wait) omp_wait="$2"; shift 2 ;;
     --layout) layout="$2"; shift 2 ;;
     --summary) summary_out="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
     --ce-negatives) ce_negatives="$2"; shift 2 ;;
     --pytorch-ce-negatives) pytorch_ce_negatives="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -101,6 +104,7 @@ case "$allocator" in
   *) die "--allocator must be tcmalloc, jemalloc or glibc" ;;
 esac
 [[ "$ce_negatives" =~ ^[0-9]+$ ]] || die "--ce-negatives must be a whole number"
+[[ "$seed" =~ ^[0-9]+$ ]] || die "--seed must be a whole number"
 pytorch_ce_negatives="${pytorch_ce_negatives:-$ce_negatives}"
 [[ "$pytorch_ce_negatives" =~ ^[0-9]+$ ]] || die "--pytorch-ce-negatives must be a whole number"
 case "$omp_wait" in passive|active) ;; *) die "--omp-wait must be passive or active" ;; esac
@@ -201,7 +205,7 @@ if [ "$run_freshet" = 1 ]; then
     model="$work/freshet-sasrec.fmdl"
     say "training freshet SASRec, $threads thread(s)${epochs:+, $epochs epochs}"
     "$freshet" train --data "$work/data" --model sasrec --threads "$threads" \
-      --param "ce_negatives=$ce_negatives" ${epochs:+--epochs "$epochs"} --out "$model" 2>&1 | tee "$work/freshet-train.log" |
+      --param "ce_negatives=$ce_negatives" --seed "$seed" ${epochs:+--epochs "$epochs"} --out "$model" 2>&1 | tee "$work/freshet-train.log" |
       { grep --line-buffered -E '^sasrec( epoch [0-9]+:|:)' >&2 || true; } ||
       { tail -5 "$work/freshet-train.log" >&2; die "freshet train failed"; }
     [ -f "$model" ] || die "freshet train wrote no model"
@@ -220,7 +224,8 @@ if [ "$run_pytorch" = 1 ]; then
   say "training PyTorch SASRec, $threads thread(s)${epochs:+, $epochs epochs}" \
       "(allocator $allocator, OMP_WAIT_POLICY $omp_wait, layout $layout)"
   env "${py_env[@]}" "$PY" "$ROOT/bench/sasrec_pytorch.py" --data "$data" --threads "$threads" \
-    --layout "$layout" --ce-negatives "$pytorch_ce_negatives" ${epochs:+--epochs "$epochs"} --json "$pytorch_json" \
+    --layout "$layout" --ce-negatives "$pytorch_ce_negatives" --seed "$seed" \
+    ${epochs:+--epochs "$epochs"} --json "$pytorch_json" \
     2>&1 | tee "$work/pytorch-train.log" >&2 ||
     die "the PyTorch run failed (log: $work/pytorch-train.log)"
   [ -f "$pytorch_json" ] || die "the PyTorch run wrote no result (log: $work/pytorch-train.log)"
@@ -270,7 +275,7 @@ if fr_full:
         "epochs_trained": len(ep), "best_epoch": fr_full["train"]["best_epoch"],
         "full": {k: fr_full["metrics"][k] for k in ("HR@10", "NDCG@10")},
         "sampled:100": {k: fr_sampled["metrics"][k] for k in ("HR@10", "NDCG@10")},
-        "ce_negatives": int(fr_full["train"].get("params", {}).get("ce_negatives", 0)),
+        "ce_negatives": int(fr_full.get("params", {}).get("ce_negatives", 0)),
     }
 if pt:
     rows["pytorch"] = {

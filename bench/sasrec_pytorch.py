@@ -12,7 +12,7 @@ What it mirrors (src/model/sasrec.cc, src/nn/transformer.cc, ops.cc, attention.c
     Linear weights Glorot-uniform, biases 0; LayerNorm gamma 1, beta 0, eps 1e-8.
   - logits = hidden . item_table^T (tied); cross-entropy at every real position, averaged over
     the real positions of the batch. With --ce-negatives 0 the softmax spans the whole catalog;
-    with K > 0 (freshet's default, 2048, when the catalog has more than K items) each batch draws
+    with K > 0 (freshet's default, 4096, when the catalog has more than K items) each batch draws
     K items with replacement, shared by all its positions, from q_i = (1 - s) / N + s c_i / C
     (c_i: the item's count in the training sequences, s = --ce-popularity-share, 0.5): the
     target's logit against the negatives' logits - log(K q_j), every copy of the target masked
@@ -70,7 +70,7 @@ def parse_args():
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--ce-negatives", type=int, default=2048,
+    p.add_argument("--ce-negatives", type=int, default=4096,
                    help="shared negatives per batch (0: softmax over the whole catalog)")
     p.add_argument("--ce-popularity-share", type=float, default=0.5,
                    help="share of the negatives drawn by item popularity, the rest uniformly")

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <numeric>
 #include <optional>
 
@@ -78,8 +79,39 @@ Status SasrecOptions::Set(std::string_view key, std::string_view value) {
 Params SasrecOptions::Get() const { return GetFields(kFields, *this); }
 
 struct SasrecModel::Net {
+  using Workspace = nn::SasrecEncoder<float>::Workspace;
+
   nn::ParamSet<float> params;
   std::unique_ptr<nn::SasrecEncoder<float>> encoder;
+
+  // Scoring workspaces, reused across the concurrent const scoring calls: a workspace is a few
+  // hundred kB to a few MB of activations, and allocating it per call costs page faults that a
+  // serving path cannot afford. Take returns one for at least `batch` sequences; Give puts it
+  // back.
+  struct Lease {
+    int capacity = 0;
+    std::unique_ptr<Workspace> ws;
+  };
+  Lease Take(int batch) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto it = spare.begin(); it != spare.end(); ++it) {
+        if (it->capacity >= batch) {
+          Lease lease = std::move(*it);
+          spare.erase(it);
+          return lease;
+        }
+      }
+    }
+    return {batch, std::make_unique<Workspace>(*encoder, batch)};
+  }
+  void Give(Lease lease) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (spare.size() < kMaxSpare) spare.push_back(std::move(lease));
+  }
+  static constexpr size_t kMaxSpare = 16;
+  std::mutex mu;
+  std::vector<Lease> spare;  // guarded by mu
 };
 
 SasrecModel::SasrecModel(SasrecOptions options) : options_(std::move(options)) {}
@@ -314,11 +346,14 @@ void SasrecModel::ScoreBatch(std::span<const UserId> users,
     std::copy(w.begin(), w.end(), ids.begin() + (static_cast<size_t>(r) + 1) * len - w.size());
   }
   const nn::SasrecEncoder<float>& encoder = *net_->encoder;
-  nn::SasrecEncoder<float>::Workspace ws(encoder, rows);
+  // Batches are taken in sizes of up to 64 users: one workspace size serves them all.
+  Net::Lease lease = net_->Take(std::max(rows, 64));
   nn::Rng rng(0);  // unused without dropout
-  nn::ConstMatrixRef<float> h = encoder.Forward(ids, rows, len, ws, rng, /*training=*/false);
+  nn::ConstMatrixRef<float> h =
+      encoder.Forward(ids, rows, len, *lease.ws, rng, /*training=*/false);
   Mat last(rows, options_.hidden);
   for (int r = 0; r < rows; ++r) last.row(r) = h.row(static_cast<Eigen::Index>(r) * len + len - 1);
+  net_->Give(std::move(lease));
   using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const auto& table = encoder.item_embedding().value;
   if (rows == batch) {  // the usual case: straight into out
@@ -341,12 +376,14 @@ void SasrecModel::ScoreAll(UserId, std::span<const ItemId> history, std::span<fl
     return;
   }
   const nn::SasrecEncoder<float>& encoder = *net_->encoder;
-  nn::SasrecEncoder<float>::Workspace ws(encoder, 1);
+  Net::Lease lease = net_->Take(1);
   nn::Rng rng(0);  // unused without dropout
   const int len = static_cast<int>(ids.size());
-  nn::ConstMatrixRef<float> h = encoder.Forward(ids, 1, len, ws, rng, /*training=*/false);
+  nn::ConstMatrixRef<float> h = encoder.Forward(ids, 1, len, *lease.ws, rng, /*training=*/false);
+  const Eigen::VectorXf last = h.row(len - 1).transpose();
+  net_->Give(std::move(lease));
   Eigen::Map<Eigen::VectorXf> scores(out.data(), num_items_);
-  scores.noalias() = encoder.item_embedding().value * h.row(len - 1).transpose();
+  scores.noalias() = encoder.item_embedding().value * last;
 }
 
 void SasrecModel::Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const {

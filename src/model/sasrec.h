@@ -34,7 +34,7 @@ struct SasrecOptions {
   // ce only: 0 scores every position against the whole catalog; K > 0 against K negatives
   // drawn per batch and shared by its positions, importance-weighted (see
   // nn::SharedNegativeSoftmaxLoss). A catalog of at most K items is always scored whole.
-  int ce_negatives = 2048;
+  int ce_negatives = 4096;
   // ce with ce_negatives: the share of negatives drawn by item popularity, the rest uniformly
   // (nn::MixedNegativeSampler).
   double ce_popularity_share = 0.5;
@@ -52,7 +52,7 @@ class SasrecModel final : public Recommender {
   std::string_view kind() const override { return "sasrec"; }
   uint32_t num_items() const override { return num_items_; }
   Status Fit(const TrainData& data, const FitOptions& options, TrainReport* report) override;
-  // Thread-safe: a per-call workspace (a few kB).
+  // Thread-safe: encoder workspaces come from a pool shared by concurrent calls.
   void ScoreAll(UserId user, std::span<const ItemId> history,
                 std::span<float> out) const override;
   // One encoder pass over the batch and one [users x hidden] x [hidden x items] product.

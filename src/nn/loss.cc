@@ -216,10 +216,13 @@ LossValue SharedNegativeSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden,
   assert(chunk > 0);
   const Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>> weights(log_weights.data(), k);
   ws.negatives.resize(k, dim);
+  ws.sorted.resize(static_cast<size_t>(k));
   for (Eigen::Index j = 0; j < k; ++j) {
     assert(negatives[j] < items.rows());
     ws.negatives.row(j) = items.row(negatives[j]);
+    ws.sorted[j] = {negatives[j], j};
   }
+  std::sort(ws.sorted.begin(), ws.sorted.end());
   ws.d_negatives.setZero(k, dim);
   if (ws.logits.rows() < chunk || ws.logits.cols() < k) ws.logits.resize(chunk, k);
   if (ws.h.rows() < chunk || ws.h.cols() != dim) {
@@ -249,10 +252,11 @@ LossValue SharedNegativeSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden,
       const ItemId target = targets[ws.rows[i]];
       auto row = logits.row(i);
       row.array() += weights;
-      // Accidental hits: a negative equal to the target leaves this row's softmax. Finding them
-      // is a scan of K ids, cheap beside the K x dim products.
-      for (Eigen::Index j = 0; j < k; ++j) {
-        if (negatives[j] == target) row(j) = kMinusInf;
+      // Accidental hits: every copy of the target among the negatives leaves this row's softmax.
+      for (auto it = std::lower_bound(ws.sorted.begin(), ws.sorted.end(),
+                                      std::pair<ItemId, Eigen::Index>{target, 0});
+           it != ws.sorted.end() && it->first == target; ++it) {
+        row(it->second) = kMinusInf;
       }
       const T positive = h.row(i).dot(items.row(target));
       const T mx = std::max(positive, row.maxCoeff());

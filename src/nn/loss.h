@@ -128,6 +128,7 @@ class SharedNegativeSoftmaxLoss {
     Matrix<T> h;                     // gathered hidden rows of the chunk
     Matrix<T> dh;                    // their gradient
     std::vector<Eigen::Index> rows;  // which hidden rows the chunk holds
+    std::vector<std::pair<ItemId, Eigen::Index>> sorted;  // (negative id, column), by id
   };
 
   explicit SharedNegativeSoftmaxLoss(const FullSoftmaxOptions& options = {})
