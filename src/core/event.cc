@@ -73,6 +73,23 @@ std::optional<EventType> ParseEventType(std::string_view text) {
   return std::nullopt;
 }
 
+bool IsInteraction(EventType type) {
+  switch (type) {
+    case EventType::kView:
+    case EventType::kClick:
+    case EventType::kCart:
+    case EventType::kFav:
+    case EventType::kBuy:
+    case EventType::kRate:
+      return true;
+    case EventType::kImpression:
+    case EventType::kRemoveCart:
+    case EventType::kSearch:
+      return false;
+  }
+  return false;
+}
+
 std::optional<FieldError> ValidateEvent(const Event& event) {
   if (auto e = CheckId("user", event.user, /*required=*/true)) return e;
   if (auto e = CheckId("item", event.item, event.type != EventType::kSearch)) return e;

@@ -62,6 +62,11 @@ struct FieldError {
 // Checks: user present, item present unless type is search, ts within [1970, 2200), value finite,
 // rating within [0, 10], ids free of control characters and at most kMaxIdBytes long.
 std::optional<FieldError> ValidateEvent(const Event& event);
+
+// Events that count as a user interacting with an item: view, click, cart, fav, buy, rate.
+// Impressions (shown, not chosen), remove_cart and search do not. Training sequences and the
+// serving feature state both use this rule.
+bool IsInteraction(EventType type);
 inline constexpr size_t kMaxIdBytes = 512;
 
 // A catalog entry. Unknown numeric fields are NaN / -1.

@@ -36,7 +36,7 @@ store::EventTable RestrictTable(const store::EventTable& table,
   std::vector<size_t> cut_row(num_users, std::numeric_limits<size_t>::max());
   for (size_t i = 0; i < table.size(); ++i) {
     const ItemId item = table.item[i];
-    if (item == kNoId || !model::IsInteraction(table.type[i])) continue;
+    if (item == kNoId || !IsInteraction(table.type[i])) continue;
     const UserId u = table.user[i];
     if (last[u] == item) continue;
     last[u] = item;

@@ -5,6 +5,7 @@
 #include <array>
 
 #include "core/time.h"
+#include "io/json_event.h"
 #include "io/reader_internal.h"
 #include "io/text.h"
 
@@ -193,16 +194,148 @@ bool ParseObject(simdjson::dom::parser& parser, std::string_view line,
   return true;
 }
 
+}  // namespace
+}  // namespace freshet::io::internal
+
+namespace freshet::io {
+
+using internal::AnyText;
+using internal::EventField;
+using internal::FindKey;
+using internal::IdText;
+using internal::JsonTypeName;
+using internal::kEventFieldNames;
+using internal::NumberValue;
+using internal::ResolveFieldNames;
+using simdjson::dom::element_type;
+
+Result<JsonEventDecoder> JsonEventDecoder::Create(const ReaderOptions& options) {
+  FRESHET_ASSIGN_OR_RETURN(std::vector<std::string> names,
+                           ResolveFieldNames(kEventFieldNames, options, "event"));
+  JsonEventDecoder d;
+  d.names_ = std::move(names);
+  d.default_type_ = options.default_type;
+  for (int t = 0; t < kNumEventTypes; ++t) {
+    if (!d.known_types_.empty()) d.known_types_ += ", ";
+    d.known_types_ += EventTypeName(static_cast<EventType>(t));
+  }
+  return d;
+}
+
+bool JsonEventDecoder::Fail(int f, std::string reason, FieldProblem* problem) const {
+  if (names_[f] != kEventFieldNames[f]) reason += " (key '" + names_[f] + "')";
+  problem->field = std::string(kEventFieldNames[f]);
+  problem->reason = std::move(reason);
+  return false;
+}
+
+bool JsonEventDecoder::Decode(simdjson::dom::object object, std::optional<int64_t> default_ts_ms,
+                              Event* out, FieldProblem* problem) const {
+  Event event;
+  bool has_ts = false;
+  bool has_type = false;
+  std::string text;
+  std::string why;
+  for (auto [key, value] : object) {
+    const int f = FindKey(names_, key);
+    if (f < 0) {
+      if (key == "context" && value.type() == element_type::OBJECT) {
+        const simdjson::dom::object context = value.get_object().value_unsafe();
+        for (auto [ckey, cvalue] : context) {
+          if (AnyText(cvalue, text)) event.context.emplace_back(std::string(ckey), text);
+        }
+      } else if (key == "context" && value.type() != element_type::NULL_VALUE) {
+        problem->field = "context";
+        problem->reason = "must be an object, not " + std::string(JsonTypeName(value.type()));
+        return false;
+      } else if (AnyText(value, text)) {
+        event.context.emplace_back(std::string(key), text);
+      }
+      continue;
+    }
+    const auto field = static_cast<EventField>(f);
+    switch (field) {
+      case EventField::kEventId:
+      case EventField::kUser:
+      case EventField::kItem:
+      case EventField::kSession: {
+        std::string& dst = field == EventField::kEventId ? event.event_id
+                           : field == EventField::kUser  ? event.user
+                           : field == EventField::kItem  ? event.item
+                                                         : event.session;
+        if (!IdText(value, dst, why)) return Fail(f, std::move(why), problem);
+        break;
+      }
+      case EventField::kQuery:
+        if (value.type() == element_type::OBJECT || value.type() == element_type::ARRAY) {
+          return Fail(f, "must be a string, not " + std::string(JsonTypeName(value.type())),
+                      problem);
+        }
+        if (!AnyText(value, event.query)) event.query.clear();
+        break;
+      case EventField::kTs: {
+        const element_type type = value.type();
+        if (type == element_type::NULL_VALUE) break;
+        if (type == element_type::STRING) {
+          const std::string_view s = value.get_string().value_unsafe();
+          text.assign(s);
+        } else if (type == element_type::INT64 || type == element_type::UINT64 ||
+                   type == element_type::DOUBLE) {
+          // Through the same text parser as csv, so seconds vs milliseconds is decided alike.
+          (void)AnyText(value, text);
+        } else {
+          return Fail(f, "must be a number or a string, not " + std::string(JsonTypeName(type)),
+                      problem);
+        }
+        Result<int64_t> ts = ParseTimestamp(text);
+        if (!ts.ok()) return Fail(f, ts.status().message(), problem);
+        event.ts_ms = *ts;
+        has_ts = true;
+        break;
+      }
+      case EventField::kType: {
+        if (value.type() == element_type::NULL_VALUE) break;
+        std::string_view s;
+        if (value.get_string().get(s)) {
+          return Fail(f, "must be a string, not " + std::string(JsonTypeName(value.type())),
+                      problem);
+        }
+        auto type = ParseEventType(TrimBlanks(s));
+        if (!type) return Fail(f, Quote(s) + " is not an event type (" + known_types_ + ")", problem);
+        event.type = *type;
+        has_type = true;
+        break;
+      }
+      case EventField::kValue: {
+        std::optional<double> number;
+        if (!NumberValue(value, number, why)) return Fail(f, std::move(why), problem);
+        event.value = number.value_or(0.0);
+        break;
+      }
+    }
+  }
+  if (!has_ts) {
+    if (!default_ts_ms) return Fail(static_cast<int>(EventField::kTs), "is missing", problem);
+    event.ts_ms = *default_ts_ms;
+  }
+  if (!has_type) {
+    if (!default_type_) return Fail(static_cast<int>(EventField::kType), "is missing", problem);
+    event.type = *default_type_;
+  }
+  *out = std::move(event);
+  return true;
+}
+
+}  // namespace freshet::io
+
+namespace freshet::io::internal {
+namespace {
+
 class JsonlEventReader final : public EventReaderBase {
  public:
   JsonlEventReader(std::unique_ptr<LineReader> in, const ReaderOptions& options,
-                   std::vector<std::string> names)
-      : EventReaderBase(std::move(in), options), names_(std::move(names)) {
-    for (int t = 0; t < kNumEventTypes; ++t) {
-      if (!known_types_.empty()) known_types_ += ", ";
-      known_types_ += EventTypeName(static_cast<EventType>(t));
-    }
-  }
+                   JsonEventDecoder decoder)
+      : EventReaderBase(std::move(in), options), decoder_(std::move(decoder)) {}
 
  protected:
   Status ReadRecord(Batch& batch, bool& eof) override {
@@ -216,121 +349,19 @@ class JsonlEventReader final : public EventReaderBase {
       AddReject(batch, line_no, "", std::move(why), line);
       return Status::OK();
     }
-
     Event event;
-    bool has_ts = false;
-    bool has_type = false;
-    std::string text;
-    for (auto [key, value] : object) {
-      const int f = FindKey(names_, key);
-      if (f < 0) {
-        if (key == "context" && value.type() == element_type::OBJECT) {
-          const simdjson::dom::object context = value.get_object().value_unsafe();
-          for (auto [ckey, cvalue] : context) {
-            if (AnyText(cvalue, text)) event.context.emplace_back(std::string(ckey), text);
-          }
-        } else if (key == "context" && value.type() != element_type::NULL_VALUE) {
-          AddReject(batch, line_no, "context",
-                    "must be an object, not " + std::string(JsonTypeName(value.type())), line);
-          return Status::OK();
-        } else if (AnyText(value, text)) {
-          event.context.emplace_back(std::string(key), text);
-        }
-        continue;
-      }
-      const auto field = static_cast<EventField>(f);
-      switch (field) {
-        case EventField::kEventId:
-        case EventField::kUser:
-        case EventField::kItem:
-        case EventField::kSession: {
-          std::string& out = field == EventField::kEventId ? event.event_id
-                             : field == EventField::kUser  ? event.user
-                             : field == EventField::kItem  ? event.item
-                                                           : event.session;
-          if (!IdText(value, out, why)) return RejectField(batch, line_no, f, std::move(why), line);
-          break;
-        }
-        case EventField::kQuery:
-          if (value.type() == element_type::OBJECT || value.type() == element_type::ARRAY) {
-            return RejectField(batch, line_no, f,
-                               "must be a string, not " + std::string(JsonTypeName(value.type())),
-                               line);
-          }
-          if (!AnyText(value, event.query)) event.query.clear();
-          break;
-        case EventField::kTs: {
-          const element_type type = value.type();
-          if (type == element_type::NULL_VALUE) break;
-          if (type == element_type::STRING) {
-            const std::string_view s = value.get_string().value_unsafe();
-            text.assign(s);
-          } else if (type == element_type::INT64 || type == element_type::UINT64 ||
-                     type == element_type::DOUBLE) {
-            // Through the same text parser as csv, so seconds vs milliseconds is decided alike.
-            (void)AnyText(value, text);
-          } else {
-            return RejectField(
-                batch, line_no, f,
-                "must be a number or a string, not " + std::string(JsonTypeName(type)), line);
-          }
-          Result<int64_t> ts = ParseTimestamp(text);
-          if (!ts.ok()) return RejectField(batch, line_no, f, ts.status().message(), line);
-          event.ts_ms = *ts;
-          has_ts = true;
-          break;
-        }
-        case EventField::kType: {
-          if (value.type() == element_type::NULL_VALUE) break;
-          std::string_view s;
-          if (value.get_string().get(s)) {
-            return RejectField(batch, line_no, f,
-                               "must be a string, not " + std::string(JsonTypeName(value.type())),
-                               line);
-          }
-          auto type = ParseEventType(TrimBlanks(s));
-          if (!type) {
-            return RejectField(batch, line_no, f,
-                               Quote(s) + " is not an event type (" + known_types_ + ")", line);
-          }
-          event.type = *type;
-          has_type = true;
-          break;
-        }
-        case EventField::kValue: {
-          std::optional<double> number;
-          if (!NumberValue(value, number, why)) {
-            return RejectField(batch, line_no, f, std::move(why), line);
-          }
-          event.value = number.value_or(0.0);
-          break;
-        }
-      }
-    }
-    if (!has_ts) {
-      return RejectField(batch, line_no, static_cast<int>(EventField::kTs), "is missing", line);
-    }
-    if (!has_type) {
-      if (!options().default_type.has_value()) {
-        return RejectField(batch, line_no, static_cast<int>(EventField::kType), "is missing", line);
-      }
-      event.type = *options().default_type;
+    FieldProblem problem;
+    if (!decoder_.Decode(object, std::nullopt, &event, &problem)) {
+      AddReject(batch, line_no, std::move(problem.field), std::move(problem.reason), line);
+      return Status::OK();
     }
     AddEvent(batch, std::move(event), line_no, -1, line);
     return Status::OK();
   }
 
  private:
-  // Adds a reject for event field `f`, noting the key when field_map renamed it.
-  Status RejectField(Batch& batch, int64_t line, int f, std::string reason, std::string_view raw) {
-    if (names_[f] != kEventFieldNames[f]) reason += " (key '" + names_[f] + "')";
-    AddReject(batch, line, std::string(kEventFieldNames[f]), std::move(reason), raw);
-    return Status::OK();
-  }
-
-  std::vector<std::string> names_;  // key of each event field
+  JsonEventDecoder decoder_;
   simdjson::dom::parser parser_;
-  std::string known_types_;
 };
 
 class JsonlItemReader final : public ItemReaderBase {
@@ -415,10 +446,9 @@ class JsonlItemReader final : public ItemReaderBase {
 
 Result<std::unique_ptr<EventReader>> OpenJsonlEvents(std::unique_ptr<LineReader> in,
                                                      const ReaderOptions& options) {
-  FRESHET_ASSIGN_OR_RETURN(std::vector<std::string> names,
-                           ResolveFieldNames(kEventFieldNames, options, "event"));
+  FRESHET_ASSIGN_OR_RETURN(JsonEventDecoder decoder, JsonEventDecoder::Create(options));
   return std::unique_ptr<EventReader>(
-      std::make_unique<JsonlEventReader>(std::move(in), options, std::move(names)));
+      std::make_unique<JsonlEventReader>(std::move(in), options, std::move(decoder)));
 }
 
 Result<std::unique_ptr<ItemReader>> OpenJsonlItems(std::unique_ptr<LineReader> in,

@@ -2,23 +2,6 @@
 
 namespace freshet::model {
 
-bool IsInteraction(EventType type) {
-  switch (type) {
-    case EventType::kView:
-    case EventType::kClick:
-    case EventType::kCart:
-    case EventType::kFav:
-    case EventType::kBuy:
-    case EventType::kRate:
-      return true;
-    case EventType::kImpression:
-    case EventType::kRemoveCart:
-    case EventType::kSearch:
-      return false;
-  }
-  return false;
-}
-
 UserSequences BuildSequences(const store::EventTable& table) {
   UserSequences seqs;
   seqs.num_items = table.num_items;

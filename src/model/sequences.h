@@ -13,9 +13,8 @@
 
 namespace freshet::model {
 
-// Events that count as a user interacting with an item: view, click, cart, fav, buy, rate.
-// Impressions (shown, not chosen), remove_cart and search do not.
-bool IsInteraction(EventType type);
+// Which events count as interactions: IsInteraction in core/event.h (shared with the serving
+// feature state, so training and serving read the same history).
 
 // Items each user interacted with, in processing order (ts, then arrival), in CSR layout.
 struct UserSequences {
