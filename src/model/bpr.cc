@@ -196,6 +196,23 @@ void BprModel::UserVector(UserId user, std::span<const ItemId> history,
   }
 }
 
+void BprModel::ItemVectors(std::vector<float>* out) const {
+  const size_t dim = static_cast<size_t>(options_.dim);
+  out->resize(static_cast<size_t>(num_items_) * (dim + 1));
+  for (size_t i = 0; i < num_items_; ++i) {
+    std::copy_n(item_factors_.data() + i * dim, dim, out->data() + i * (dim + 1));
+    (*out)[i * (dim + 1) + dim] = item_bias_[i];
+  }
+}
+
+bool BprModel::QueryVector(UserId user, std::span<const ItemId> history,
+                           std::span<float> out) const {
+  assert(out.size() == static_cast<size_t>(options_.dim) + 1);
+  UserVector(user, history, out.first(options_.dim));
+  out[options_.dim] = 1.0f;
+  return true;
+}
+
 void BprModel::ScoreAll(UserId user, std::span<const ItemId> history,
                         std::span<float> out) const {
   const int dim = options_.dim;

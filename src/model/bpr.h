@@ -44,6 +44,11 @@ class BprModel final : public Recommender {
   void ScoreAll(UserId user, std::span<const ItemId> history,
                 std::span<float> out) const override;
   void Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const override;
+  // Item vector [q_i, b_i], query vector [p_u, 1]: their product is ScoreAll's p_u . q_i + b_i.
+  int vector_dim() const override { return num_items_ > 0 ? options_.dim + 1 : 0; }
+  void ItemVectors(std::vector<float>* out) const override;
+  bool QueryVector(UserId user, std::span<const ItemId> history,
+                   std::span<float> out) const override;
   Status Save(ModelWriter& writer) const override;
   Status Load(const ModelReader& reader) override;
 

@@ -15,6 +15,15 @@ void Recommender::ScoreBatch(std::span<const UserId> users,
   }
 }
 
+void Recommender::ItemVectors(std::vector<float>* out) const {
+  assert(false && "ItemVectors called on a model with vector_dim() == 0");
+  out->clear();
+}
+
+bool Recommender::QueryVector(UserId, std::span<const ItemId>, std::span<float>) const {
+  return false;
+}
+
 void Recommender::ScoreItems(UserId user, std::span<const ItemId> history,
                              std::span<const ItemId> items, std::span<float> out) const {
   assert(items.size() == out.size());

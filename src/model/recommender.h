@@ -94,6 +94,19 @@ class Recommender {
                           std::span<const std::span<const ItemId>> histories,
                           std::span<float> out) const;
 
+  // Models whose ScoreAll is exactly the inner product of a query vector with per-item vectors
+  // expose both, so that serving can retrieve from a vector index instead of scoring the whole
+  // catalog. vector_dim() == 0 (the default): not such a model.
+  virtual int vector_dim() const { return 0; }
+  // The item vectors, num_items() rows of vector_dim() floats, row after row, replace *out.
+  // REQUIRES: vector_dim() > 0.
+  virtual void ItemVectors(std::vector<float>* out) const;
+  // Writes the query vector for the user and history (what ScoreAll dots with each item vector)
+  // to out. Returns false when there is none (e.g. a sequence model given no known item: ScoreAll
+  // then falls back to popularity). REQUIRES: out.size() == vector_dim() > 0. Thread-safe.
+  virtual bool QueryVector(UserId user, std::span<const ItemId> history,
+                           std::span<float> out) const;
+
   // Scores of the listed items, in order. The default calls ScoreAll; models override it when
   // scoring a few candidates is much cheaper than scoring the catalog. Thread-safe.
   virtual void ScoreItems(UserId user, std::span<const ItemId> history,

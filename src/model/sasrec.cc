@@ -368,22 +368,37 @@ void SasrecModel::ScoreBatch(std::span<const UserId> users,
   }
 }
 
-void SasrecModel::ScoreAll(UserId, std::span<const ItemId> history, std::span<float> out) const {
+void SasrecModel::ItemVectors(std::vector<float>* out) const {
+  assert(net_);
+  const auto& table = net_->encoder->item_embedding().value;  // row-major [items, hidden]
+  out->assign(table.data(), table.data() + table.size());
+}
+
+bool SasrecModel::QueryVector(UserId, std::span<const ItemId> history,
+                              std::span<float> out) const {
+  assert(out.size() == static_cast<size_t>(options_.hidden));
   std::vector<ItemId> ids;
   RecentKnown(history, options_.max_len, num_items_, &ids);
-  if (ids.empty() || !net_) {
-    std::copy(popularity_.begin(), popularity_.end(), out.begin());
-    return;
-  }
+  if (ids.empty() || !net_) return false;
   const nn::SasrecEncoder<float>& encoder = *net_->encoder;
   Net::Lease lease = net_->Take(1);
   nn::Rng rng(0);  // unused without dropout
   const int len = static_cast<int>(ids.size());
   nn::ConstMatrixRef<float> h = encoder.Forward(ids, 1, len, *lease.ws, rng, /*training=*/false);
-  const Eigen::VectorXf last = h.row(len - 1).transpose();
+  Eigen::Map<Eigen::RowVectorXf>(out.data(), options_.hidden) = h.row(len - 1);
   net_->Give(std::move(lease));
+  return true;
+}
+
+void SasrecModel::ScoreAll(UserId user, std::span<const ItemId> history,
+                           std::span<float> out) const {
+  Eigen::VectorXf query(net_ ? options_.hidden : 0);
+  if (!net_ || !QueryVector(user, history, {query.data(), static_cast<size_t>(query.size())})) {
+    std::copy(popularity_.begin(), popularity_.end(), out.begin());
+    return;
+  }
   Eigen::Map<Eigen::VectorXf> scores(out.data(), num_items_);
-  scores.noalias() = encoder.item_embedding().value * last;
+  scores.noalias() = net_->encoder->item_embedding().value * query;
 }
 
 void SasrecModel::Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const {

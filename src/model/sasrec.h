@@ -59,6 +59,11 @@ class SasrecModel final : public Recommender {
   void ScoreBatch(std::span<const UserId> users,
                   std::span<const std::span<const ItemId>> histories,
                   std::span<float> out) const override;
+  // Scores are the last hidden state dotted with the item embeddings.
+  int vector_dim() const override { return net_ ? options_.hidden : 0; }
+  void ItemVectors(std::vector<float>* out) const override;
+  bool QueryVector(UserId user, std::span<const ItemId> history,
+                   std::span<float> out) const override;
   // Cosine similarity of item embeddings.
   void Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const override;
   Status Save(ModelWriter& writer) const override;

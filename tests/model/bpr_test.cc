@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <algorithm>
 
 #include "nn/random.h"
@@ -127,6 +129,32 @@ TEST(BprTest, SaveLoadGivesIdenticalScores) {
     m.ScoreAll(u, history, a);
     loaded.ScoreAll(u, history, b);
     EXPECT_EQ(a, b);
+  }
+}
+
+TEST(BprTest, QueryVectorDotItemVectorsIsScoreAll) {
+  Planted p(40, 8);
+  BprOptions o;
+  o.dim = 6;
+  o.epochs = 2;
+  BprModel m(o);
+  FitOptions fit;
+  fit.progress = false;
+  ASSERT_TRUE(m.Fit(p.data(), fit, nullptr).ok());
+  ASSERT_EQ(m.vector_dim(), 7);
+  std::vector<float> items;
+  m.ItemVectors(&items);
+  ASSERT_EQ(items.size(), 40u * 7);
+  std::vector<float> q(7), want(40);
+  const std::vector<ItemId> history = {1, 2};
+  for (UserId u : {UserId{0}, kNoId}) {
+    ASSERT_TRUE(m.QueryVector(u, history, q));
+    m.ScoreAll(u, history, want);
+    for (int i = 0; i < 40; ++i) {
+      float dot = 0;
+      for (int k = 0; k < 7; ++k) dot += q[k] * items[i * 7 + k];
+      EXPECT_NEAR(dot, want[i], 1e-4f * (1 + std::abs(want[i]))) << u << " " << i;
+    }
   }
 }
 

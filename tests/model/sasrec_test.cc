@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "nn/random.h"
 #include "sasrec_fixtures.h"
 
@@ -127,6 +129,31 @@ TEST(SasrecTest, ScoreBatchEqualsScoreAllPerUser) {
       EXPECT_NEAR(batch[u * kItems + i], one[i], 1e-4f * (1 + std::abs(one[i]))) << u << " " << i;
     }
   }
+}
+
+TEST(SasrecTest, QueryVectorDotItemVectorsIsScoreAll) {
+  Chains chains(60, 7);
+  SasrecOptions o = Small("ce");
+  o.epochs = 1;
+  SasrecModel m(o);
+  FitOptions fit;
+  fit.progress = false;
+  ASSERT_TRUE(m.Fit(chains.data(), fit, nullptr).ok());
+  ASSERT_EQ(m.vector_dim(), 16);
+  std::vector<float> items;
+  m.ItemVectors(&items);
+  ASSERT_EQ(items.size(), kItems * 16u);
+  std::vector<float> q(16), want(kItems);
+  const std::vector<ItemId> history = {3, 4, 99};
+  ASSERT_TRUE(m.QueryVector(kNoId, history, q));
+  m.ScoreAll(kNoId, history, want);
+  for (uint32_t i = 0; i < kItems; ++i) {
+    float dot = 0;
+    for (int k = 0; k < 16; ++k) dot += q[k] * items[i * 16 + k];
+    EXPECT_NEAR(dot, want[i], 1e-4f * (1 + std::abs(want[i]))) << i;
+  }
+  // Only unknown items: no query vector (ScoreAll serves popularity).
+  EXPECT_FALSE(m.QueryVector(kNoId, std::vector<ItemId>{99}, q));
 }
 
 TEST(SasrecTest, BadOptionsAreNamed) {
