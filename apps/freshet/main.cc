@@ -17,6 +17,7 @@
 #include "ingest/ingest.h"
 #include "model/registry.h"
 #include "model_commands.h"
+#include "serve_command.h"
 #include "io/reader.h"
 #include "sim/simulator.h"
 #include "store/event_store.h"
@@ -266,6 +267,35 @@ int Main(int argc, char** argv) {
                    "write a self-contained HTML report (a comparison for several models)");
   eval->add_flag("--quiet", eval_flags.quiet, "no progress output");
 
+  app::ServeFlags serve_flags;
+  auto* serve = app.add_subcommand("serve", "serve recommendations and accept events over HTTP");
+  serve->add_option("--data", serve_flags.data, "data directory")->capture_default_str();
+  serve->add_option("--model", serve_flags.model_files,
+                    "model file to serve; repeat for several (the first is primary)");
+  serve->add_option("--bind", serve_flags.bind, "address to listen on")->capture_default_str();
+  serve->add_option("--port", serve_flags.port, "port (0: any free port)")->capture_default_str();
+  serve->add_option("--threads", serve_flags.threads, "server threads (0: one per core)")
+      ->capture_default_str();
+  serve->add_option("--api-keys", serve_flags.api_keys_file,
+                    "file of 'ROLE KEY' lines (roles: read, write, admin); FRESHET_API_KEYS="
+                    "'ROLE:KEY,...' adds more");
+  serve->add_flag("--insecure-no-auth", serve_flags.insecure_no_auth,
+                  "accept requests without an API key (loopback testing only)");
+  serve->add_option("--durability", serve_flags.durability,
+                    "when POST /v1/events answers: sync (fsynced) or batch (in the WAL, fsynced "
+                    "every 100 ms)")
+      ->capture_default_str();
+  serve->add_option("--max-k", serve_flags.max_k, "largest k a request may ask for")
+      ->capture_default_str();
+  serve->add_option("--body-limit-mb", serve_flags.body_limit_mb, "largest request body, MiB")
+      ->capture_default_str();
+  serve->add_option("--read-timeout", serve_flags.read_timeout_s,
+                    "seconds a request may take to arrive (also the keep-alive idle limit)")
+      ->capture_default_str();
+  serve->add_option("--port-file", serve_flags.port_file,
+                    "write the port to this file once listening");
+  serve->add_flag("--quiet", serve_flags.quiet, "less output");
+
   CLI11_PARSE(app, argc, argv);
 
   if (simulate->parsed()) return RunSimulate(sim_options, sim_out, sim_json);
@@ -274,6 +304,7 @@ int Main(int argc, char** argv) {
   if (stats->parsed()) return RunStats(stats_data, stats_json, stats_top);
   if (train->parsed()) return app::RunTrain(train_flags);
   if (eval->parsed()) return app::RunEval(eval_flags);
+  if (serve->parsed()) return app::RunServe(serve_flags);
   return 2;
 }
 

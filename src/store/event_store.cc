@@ -334,13 +334,16 @@ Status EventStore::Append(std::span<const Event> events, std::span<const std::st
   StoredEvent stored;
   uint64_t seq = m.next_seq;
   AppendStats local;
+  local.seqs.reserve(events.size());
   {
     std::shared_lock dict_lock(m.dict_mu);  // only this thread writes the dictionaries
     for (size_t i = 0; i < events.size(); ++i) {
       if (duplicate[i]) {
         ++local.duplicates;
+        local.seqs.push_back(AppendStats::kDuplicate);
         continue;
       }
+      local.seqs.push_back(seq);
       const Event& e = events[i];
       stored.type = e.type;
       stored.ts_ms = e.ts_ms;
@@ -372,6 +375,7 @@ Status EventStore::Append(std::span<const Event> events, std::span<const std::st
   if (stats != nullptr) {
     stats->accepted += local.accepted;
     stats->duplicates += local.duplicates;
+    stats->seqs.insert(stats->seqs.end(), local.seqs.begin(), local.seqs.end());
   }
   return Status::OK();
 }

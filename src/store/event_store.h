@@ -42,8 +42,12 @@ struct StoreOptions {
 };
 
 struct AppendStats {
+  static constexpr uint64_t kDuplicate = ~uint64_t{0};
   size_t accepted = 0;    // newly written
   size_t duplicates = 0;  // dedupe key already stored, or repeated within the batch
+  // Appended to by each successful Append, one entry per event in order: the sequence number it
+  // was written at, or kDuplicate. Lets a caller act on exactly the events that were written.
+  std::vector<uint64_t> seqs;
 };
 
 struct StoreCounts {

@@ -116,6 +116,7 @@ TEST(EventStoreTest, DuplicateKeysAreDroppedWithinABatchAcrossBatchesAndAfterReo
     ASSERT_TRUE(store->Append(events, KeysOf(events), &stats).ok());
     EXPECT_EQ(stats.accepted, 2u);
     EXPECT_EQ(stats.duplicates, 1u);
+    EXPECT_EQ(stats.seqs, (std::vector<uint64_t>{0, AppendStats::kDuplicate, 1}));
     // The duplicate's item was never written, so it got no id.
     EXPECT_FALSE(store->FindItem("y").has_value());
     AppendStats again;
@@ -130,6 +131,7 @@ TEST(EventStoreTest, DuplicateKeysAreDroppedWithinABatchAcrossBatchesAndAfterReo
   ASSERT_TRUE(store->Append(events, KeysOf(events), &stats).ok());
   EXPECT_EQ(stats.accepted, 1u);
   EXPECT_EQ(stats.duplicates, 1u);
+  EXPECT_EQ(stats.seqs, (std::vector<uint64_t>{AppendStats::kDuplicate, 2}));
   EXPECT_EQ(CountEvents(*store), 3u);
 }
 

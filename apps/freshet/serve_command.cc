@@ -1,0 +1,112 @@
+#include "serve_command.h"
+
+#include <fmt/core.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "http/server.h"
+#include "serve/service.h"
+#include "store/event_store.h"
+
+namespace freshet::app {
+namespace {
+
+int Fail(const Status& status) {
+  fmt::print(stderr, "freshet serve: error: {}\n", status.ToString());
+  return 1;
+}
+
+Result<serve::ApiKeys> LoadKeys(const ServeFlags& f) {
+  serve::ApiKeys keys;
+  if (!f.api_keys_file.empty()) {
+    std::ifstream in(f.api_keys_file);
+    if (!in) return Status::NotFound("--api-keys " + f.api_keys_file + ": cannot read the file");
+    std::stringstream text;
+    text << in.rdbuf();
+    FRESHET_RETURN_IF_ERROR(keys.AddFileText(text.str(), f.api_keys_file));
+  }
+  if (const char* env = std::getenv("FRESHET_API_KEYS"); env != nullptr && *env != '\0') {
+    FRESHET_RETURN_IF_ERROR(keys.AddList(env, "FRESHET_API_KEYS"));
+  }
+  return keys;
+}
+
+}  // namespace
+
+int RunServe(const ServeFlags& f) {
+  if (f.port < 0 || f.port > 65535) {
+    return Fail(Status::InvalidArgument("--port must be 0 to 65535"));
+  }
+  auto keys = LoadKeys(f);
+  if (!keys.ok()) return Fail(keys.status());
+  if (keys->size() == 0 && !f.insecure_no_auth) {
+    return Fail(Status::InvalidArgument(
+        "no API keys: give --api-keys FILE (lines 'ROLE KEY', ROLE read|write|admin) or "
+        "FRESHET_API_KEYS='admin:KEY,...', or --insecure-no-auth to serve without "
+        "authentication (loopback testing only)"));
+  }
+  // Block the shutdown signals in every thread; one thread waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  store::StoreOptions so;
+  so.must_exist = true;
+  auto durability = store::ParseDurability(f.durability);
+  if (!durability.ok()) return Fail(durability.status());
+  so.durability = *durability;
+  auto store = store::EventStore::Open(so, f.data);
+  if (!store.ok()) return Fail(store.status());
+
+  serve::ServiceOptions options;
+  options.max_k = f.max_k;
+  options.insecure_no_auth = f.insecure_no_auth;
+  if (!f.quiet) fmt::print(stderr, "freshet serve: loading state from {}\n", f.data);
+  auto service = serve::Service::Open(**store, std::move(*keys), options, f.model_files);
+  if (!service.ok()) return Fail(service.status());
+
+  http::ServerOptions ho;
+  ho.bind = f.bind;
+  ho.port = static_cast<uint16_t>(f.port);
+  ho.threads = f.threads;
+  ho.body_limit = f.body_limit_mb << 20;
+  ho.read_timeout = std::chrono::seconds(f.read_timeout_s);
+  serve::Service* svc = service->get();
+  auto server = http::Server::Start(ho, [svc](const serve::ApiRequest& r) { return svc->Handle(r); });
+  if (!server.ok()) return Fail(server.status());
+  const uint16_t port = (*server)->port();
+  if (f.insecure_no_auth) {
+    fmt::print(stderr,
+               "freshet serve: WARNING: --insecure-no-auth: every request is allowed, events and "
+               "model changes included; do not expose this port\n");
+  }
+  auto set = svc->models();
+  fmt::print(stderr, "freshet serve: listening on http://{}:{} (models: {})\n", f.bind, port,
+             set ? set->label : "none, popularity only");
+  if (!f.port_file.empty()) {
+    std::ofstream out(f.port_file + ".tmp");
+    out << port << "\n";
+    out.close();
+    std::rename((f.port_file + ".tmp").c_str(), f.port_file.c_str());
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  fmt::print(stderr, "freshet serve: {} received, finishing requests in flight\n",
+             sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  svc->SetDraining();
+  (*server)->Shutdown();
+  (*server)->Wait();
+  if (Status s = svc->Flush(); !s.ok()) return Fail(s);
+  fmt::print(stderr, "freshet serve: stopped\n");
+  return 0;
+}
+
+}  // namespace freshet::app

@@ -1,0 +1,29 @@
+#pragma once
+
+// `freshet serve`: flags -> store, service, HTTP server; runs until SIGTERM / SIGINT.
+
+#include <string>
+#include <vector>
+
+namespace freshet::app {
+
+struct ServeFlags {
+  std::string data = "./freshet-data";
+  std::vector<std::string> model_files;  // the first is primary
+  std::string bind = "127.0.0.1";
+  int port = 8080;
+  int threads = 0;
+  std::string api_keys_file;  // "ROLE KEY" lines; FRESHET_API_KEYS adds more
+  bool insecure_no_auth = false;
+  std::string durability = "batch";
+  size_t max_k = 500;
+  size_t body_limit_mb = 8;
+  int read_timeout_s = 30;
+  std::string port_file;  // write the bound port here once listening (tests, scripts)
+  bool quiet = false;
+};
+
+// Exit codes as main: 0 after a clean shutdown, 1 when the server cannot start.
+int RunServe(const ServeFlags& flags);
+
+}  // namespace freshet::app

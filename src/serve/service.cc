@@ -1,0 +1,1144 @@
+#include "serve/service.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/json_writer.h"
+#include "core/time.h"
+#include "io/json_event.h"
+
+namespace freshet::serve {
+
+// What filters and responses read from the catalog, by dense item id. Rebuilt (copy on write)
+// when the dictionary grows; readers hold a shared_ptr to the version they started with.
+struct Service::CatalogView {
+  uint32_t num_items = 0;
+  std::vector<uint32_t> category;  // index into categories; kNoCategory when none
+  std::vector<uint8_t> out_of_stock;
+  std::vector<std::string> categories;
+  std::unordered_map<std::string, uint32_t> category_ids;
+  static constexpr uint32_t kNoCategory = 0xffffffffu;
+};
+
+namespace {
+
+using simdjson::dom::element_type;
+
+// ---- responses
+
+// Starts a JSON answer: {"request_id":..., "model_version":..., then the caller's fields.
+JsonWriter Begin(const ApiRequest& request, const ModelSet* models) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("request_id").String(request.request_id);
+  w.Key("model_version").String(models != nullptr ? models->label : "none");
+  return w;
+}
+
+ApiResponse Done(JsonWriter& w, int status = 200) {
+  w.EndObject();
+  ApiResponse r;
+  r.status = status;
+  r.body = w.Take();
+  return r;
+}
+
+std::string_view ErrorCode(int status) {
+  switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 409: return "conflict";
+    case 413: return "too_large";
+    case 503: return "unavailable";
+    default: return status >= 500 ? "internal" : "error";
+  }
+}
+
+ApiResponse Error(const ApiRequest& request, const ModelSet* models, int status,
+                  std::string_view message) {
+  JsonWriter w = Begin(request, models);
+  w.Key("error").BeginObject();
+  w.Key("code").String(ErrorCode(status));
+  w.Key("message").String(message);
+  w.EndObject();
+  return Done(w, status);
+}
+
+// ---- query parameters
+
+std::optional<std::string_view> Param(const ApiRequest& r, std::string_view name) {
+  for (const auto& [k, v] : r.query) {
+    if (k == name) return std::string_view(v);
+  }
+  return std::nullopt;
+}
+
+// The first query parameter not in `known`, with the list for the message; nullopt when none.
+std::optional<std::string> UnknownParam(const ApiRequest& r,
+                                        std::initializer_list<std::string_view> known) {
+  for (const auto& [k, v] : r.query) {
+    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+    std::string list;
+    for (std::string_view n : known) list += (list.empty() ? "" : ", ") + std::string(n);
+    return "unknown query parameter '" + k + "' (known: " + list + ")";
+  }
+  return std::nullopt;
+}
+
+// Parses k: a whole number in [1, max_k]; nullopt with *why set when it is not.
+std::optional<size_t> ParseK(std::optional<std::string_view> text, size_t default_k, size_t max_k,
+                             std::string* why) {
+  if (!text) return default_k;
+  size_t k = 0;
+  bool ok = !text->empty() && text->size() <= 9;
+  for (char c : *text) {
+    if (c < '0' || c > '9') ok = false;
+    if (ok) k = k * 10 + static_cast<size_t>(c - '0');
+  }
+  if (!ok || k < 1 || k > max_k) {
+    *why = "k must be a whole number from 1 to " + std::to_string(max_k) + ", not '" +
+           std::string(*text) + "'";
+    return std::nullopt;
+  }
+  return k;
+}
+
+std::optional<bool> ParseBool(std::string_view text) {
+  if (text == "true" || text == "1" || text.empty()) return true;
+  if (text == "false" || text == "0") return false;
+  return std::nullopt;
+}
+
+constexpr size_t kMaxIdLength = 256;
+
+bool BadId(std::string_view id) { return id.empty() || id.size() > kMaxIdLength; }
+
+// ---- selection
+
+struct Scored {
+  ItemId item;
+  float score;
+};
+
+// Best k of scores[0, n) that pass keep, best first (ties: lower id).
+template <typename Keep>
+void TopK(std::span<const float> scores, size_t k, Keep keep, std::vector<Scored>* out) {
+  out->clear();
+  if (k == 0) return;
+  auto better = [](const Scored& a, const Scored& b) {
+    return a.score != b.score ? a.score > b.score : a.item < b.item;
+  };
+  for (ItemId i = 0; i < scores.size(); ++i) {
+    const float s = scores[i];
+    if (std::isnan(s)) continue;
+    if (out->size() == k && !better({i, s}, out->front())) continue;
+    if (!keep(i)) continue;
+    if (out->size() == k) {
+      std::pop_heap(out->begin(), out->end(), better);
+      out->back() = {i, s};
+    } else {
+      out->push_back({i, s});
+    }
+    std::push_heap(out->begin(), out->end(), better);
+  }
+  std::sort_heap(out->begin(), out->end(), better);
+}
+
+const ModelSet::Entry* FindModel(const ModelSet* set, std::string_view kind) {
+  if (set == nullptr) return nullptr;
+  for (const ModelSet::Entry& e : set->models) {
+    if (e.loaded.meta.kind == kind) return &e;
+  }
+  return nullptr;
+}
+
+float Cosine(const ModelSet::Entry& e, ItemId a, ItemId b) {
+  const int dim = e.loaded.model->vector_dim();
+  const float* x = e.item_vectors.data() + static_cast<size_t>(a) * dim;
+  const float* y = e.item_vectors.data() + static_cast<size_t>(b) * dim;
+  float dot = 0;
+  for (int d = 0; d < dim; ++d) dot += x[d] * y[d];
+  const float norm = e.item_norms[a] * e.item_norms[b];
+  return norm > 0 ? dot / norm : 0.0f;
+}
+
+// Thread-local scratch for catalog-sized score vectors: no allocation per request once warm.
+std::vector<float>& ScoreScratch(size_t n) {
+  thread_local std::vector<float> scratch;
+  if (scratch.size() < n) scratch.resize(n);
+  return scratch;
+}
+
+}  // namespace
+
+// ---- lifecycle
+
+Service::Service(store::EventStore& store, ApiKeys keys, const ServiceOptions& options)
+    : store_(store),
+      keys_(std::move(keys)),
+      options_(options),
+      features_(options.features),
+      started_(std::chrono::steady_clock::now()) {}
+
+Result<std::unique_ptr<Service>> Service::Open(store::EventStore& store, ApiKeys keys,
+                                               const ServiceOptions& options,
+                                               const std::vector<std::string>& model_files) {
+  std::unique_ptr<Service> s(new Service(store, std::move(keys), options));
+  store::EventTable table;
+  FRESHET_RETURN_IF_ERROR(store.LoadEventTable(&table));
+  s->features_.Replay(table);
+  FRESHET_RETURN_IF_ERROR(s->RefreshCatalog());
+  if (!model_files.empty()) {
+    FRESHET_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSet> set, s->LoadSet(model_files));
+    s->Publish(std::move(set));
+  }
+  return s;
+}
+
+Result<std::shared_ptr<const ModelSet>> Service::LoadSet(const std::vector<std::string>& files) {
+  auto set = std::make_shared<ModelSet>();
+  std::vector<std::string> kinds;
+  for (const std::string& file : files) {
+    auto loaded = model::LoadModel(file);
+    if (!loaded.ok()) return loaded.status();
+    if (Status s = model::CheckModelMatchesStore(loaded->meta, store_); !s.ok()) {
+      return Status::FailedPrecondition(file + ": " + s.message());
+    }
+    const std::string kind = loaded->meta.kind;
+    if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) {
+      return Status::InvalidArgument(file + ": a second " + kind +
+                                     " model; serve one model per kind");
+    }
+    kinds.push_back(kind);
+    ModelSet::Entry e;
+    e.file = file;
+    e.loaded = std::move(*loaded);
+    const int dim = e.loaded.model->vector_dim();
+    if (dim > 0) {
+      e.loaded.model->ItemVectors(&e.item_vectors);
+      const size_t n = e.loaded.model->num_items();
+      e.item_norms.resize(n);
+      for (size_t i = 0; i < n; ++i) {
+        float sq = 0;
+        for (int d = 0; d < dim; ++d) sq += e.item_vectors[i * dim + d] * e.item_vectors[i * dim + d];
+        e.item_norms[i] = std::sqrt(sq);
+      }
+    }
+    set->models.push_back(std::move(e));
+  }
+  set->version = next_version_.fetch_add(1);
+  set->label = "v" + std::to_string(set->version);
+  for (size_t i = 0; i < set->models.size(); ++i) {
+    const ModelSet::Entry& e = set->models[i];
+    const size_t slash = e.file.find_last_of('/');
+    set->label += (i == 0 ? " " : ",") + e.loaded.meta.kind + ":" +
+                  (slash == std::string::npos ? e.file : e.file.substr(slash + 1));
+  }
+  return std::shared_ptr<const ModelSet>(std::move(set));
+}
+
+void Service::Publish(std::shared_ptr<const ModelSet> set) {
+  std::lock_guard lock(mu_);
+  previous_ = std::move(current_);
+  current_ = std::move(set);
+}
+
+std::shared_ptr<const ModelSet> Service::models() const {
+  std::lock_guard lock(mu_);
+  return current_;
+}
+
+std::shared_ptr<const Service::CatalogView> Service::catalog() const {
+  std::lock_guard lock(mu_);
+  return catalog_;
+}
+
+Status Service::RefreshCatalog() {
+  const uint32_t n = store_.counts().items;
+  std::shared_ptr<const CatalogView> old = catalog();
+  if (old && old->num_items == n) return Status::OK();
+  auto view = std::make_shared<CatalogView>();
+  if (old) *view = *old;  // categories seen so far keep their ids
+  view->num_items = n;
+  view->category.resize(n, CatalogView::kNoCategory);
+  view->out_of_stock.resize(n, 0);
+  FRESHET_RETURN_IF_ERROR(store_.ScanItems([&](ItemId id, const Item& item) {
+    if (id >= n) return false;
+    if (!item.category.empty()) {
+      auto [it, added] = view->category_ids.try_emplace(
+          item.category, static_cast<uint32_t>(view->categories.size()));
+      if (added) view->categories.push_back(item.category);
+      view->category[id] = it->second;
+    }
+    view->out_of_stock[id] = item.stock == 0;
+    return true;
+  }));
+  std::lock_guard lock(mu_);
+  // Two refreshes may race; keep the larger view.
+  if (!catalog_ || catalog_->num_items <= view->num_items) catalog_ = std::move(view);
+  return Status::OK();
+}
+
+// ---- routing
+
+namespace {
+
+struct RouteSpec {
+  std::string_view method;
+  std::string_view path;  // a trailing '/' matches any one further segment
+  Endpoint endpoint;
+  Role role;
+};
+
+constexpr RouteSpec kRoutes[] = {
+    {"GET", "/v1/recommend", Endpoint::kRecommend, Role::kRead},
+    {"GET", "/v1/similar", Endpoint::kSimilar, Role::kRead},
+    {"POST", "/v1/score", Endpoint::kScore, Role::kRead},
+    {"GET", "/v1/search", Endpoint::kSearch, Role::kRead},
+    {"POST", "/v1/events", Endpoint::kEvents, Role::kWrite},
+    {"GET", "/v1/items/", Endpoint::kItem, Role::kRead},
+    {"GET", "/v1/users/", Endpoint::kUser, Role::kRead},
+    {"GET", "/v1/models", Endpoint::kModels, Role::kRead},
+    {"POST", "/v1/models/activate", Endpoint::kActivate, Role::kAdmin},
+    {"GET", "/healthz", Endpoint::kHealth, Role::kNone},
+    {"GET", "/readyz", Endpoint::kReady, Role::kNone},
+    {"GET", "/metrics", Endpoint::kMetrics, Role::kRead},
+};
+
+bool PathMatches(const RouteSpec& route, std::string_view path, std::string_view* tail) {
+  if (route.path.back() == '/') {
+    if (path.size() <= route.path.size() || path.substr(0, route.path.size()) != route.path) {
+      return false;
+    }
+    *tail = path.substr(route.path.size());
+    return tail->find('/') == std::string_view::npos;
+  }
+  return path == route.path;
+}
+
+}  // namespace
+
+ApiResponse Service::Handle(const ApiRequest& request) {
+  const auto start = std::chrono::steady_clock::now();
+  Endpoint endpoint = Endpoint::kOther;
+  ApiResponse response;
+  try {
+    response = Route(request, &endpoint);
+  } catch (const std::exception& e) {
+    response = Error(request, models().get(), 500,
+                     std::string("internal error (request ") + request.request_id + "): " +
+                         e.what());
+  } catch (...) {
+    response = Error(request, models().get(), 500,
+                     "internal error (request " + request.request_id + ")");
+  }
+  response.endpoint = endpoint;
+  metrics_.Observe(endpoint, response.status,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return response;
+}
+
+ApiResponse Service::Route(const ApiRequest& request, Endpoint* endpoint) {
+  const RouteSpec* route = nullptr;
+  std::string_view tail;
+  std::string allowed;
+  for (const RouteSpec& r : kRoutes) {
+    std::string_view t;
+    if (!PathMatches(r, request.path, &t)) continue;
+    if (r.method == request.method) {
+      route = &r;
+      tail = t;
+      break;
+    }
+    allowed += (allowed.empty() ? "" : ", ") + std::string(r.method);
+  }
+  if (route == nullptr) {
+    if (!allowed.empty()) {
+      return Error(request, models().get(), 405,
+                   request.method + " is not allowed on " + request.path + " (allowed: " +
+                       allowed + ")");
+    }
+    return Error(request, models().get(), 404,
+                 "no endpoint " + request.path + " (see docs/api.md: /v1/recommend, /v1/similar, "
+                 "/v1/score, /v1/search, /v1/events, /v1/items/{id}, /v1/users/{id}, /v1/models, "
+                 "/healthz, /readyz, /metrics)");
+  }
+  *endpoint = route->endpoint;
+  if (route->role != Role::kNone && !options_.insecure_no_auth) {
+    if (request.api_key.empty()) {
+      return Error(request, models().get(), 401,
+                   "missing API key: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'");
+    }
+    const Role role = keys_.Find(request.api_key);
+    if (role == Role::kNone) return Error(request, models().get(), 401, "unknown API key");
+    if (role < route->role) {
+      return Error(request, models().get(), 403,
+                   "this key has role '" + std::string(RoleName(role)) + "'; " + request.method +
+                       " " + std::string(route->path) + " needs '" +
+                       std::string(RoleName(route->role)) + "'");
+    }
+  }
+  switch (route->endpoint) {
+    case Endpoint::kRecommend: return Recommend(request);
+    case Endpoint::kSimilar: return Similar(request);
+    case Endpoint::kScore: return Score(request);
+    case Endpoint::kSearch: return Search(request);
+    case Endpoint::kEvents: return Events(request);
+    case Endpoint::kItem: return GetItem(request, tail);
+    case Endpoint::kUser: return GetUser(request, tail);
+    case Endpoint::kModels: return ListModels(request);
+    case Endpoint::kActivate: return Activate(request);
+    case Endpoint::kHealth: {
+      JsonWriter w = Begin(request, models().get());
+      w.Key("status").String("ok");
+      return Done(w);
+    }
+    case Endpoint::kReady: {
+      std::shared_ptr<const ModelSet> set = models();
+      JsonWriter w = Begin(request, set.get());
+      if (draining_.load()) {
+        w.Key("status").String("draining");
+        return Done(w, 503);
+      }
+      w.Key("status").String("ready");
+      w.Key("models").Uint(set ? set->models.size() : 0);
+      return Done(w);
+    }
+    case Endpoint::kMetrics: return RenderMetrics();
+    case Endpoint::kOther: break;
+  }
+  return Error(request, models().get(), 404, "no endpoint " + request.path);
+}
+
+// ---- recommend
+
+ApiResponse Service::Recommend(const ApiRequest& request) {
+  std::shared_ptr<const ModelSet> set = models();
+  std::shared_ptr<const CatalogView> cat = catalog();
+  if (auto bad = UnknownParam(request, {"user", "k", "exclude", "category", "explain", "model"})) {
+    return Error(request, set.get(), 400, *bad);
+  }
+  const auto user = Param(request, "user");
+  if (!user || BadId(*user)) {
+    return Error(request, set.get(), 400,
+                 "user is required: GET /v1/recommend?user=ID&k=10 (an id of 1 to 256 bytes)");
+  }
+  std::string why;
+  const auto k = ParseK(Param(request, "k"), options_.default_k, options_.max_k, &why);
+  if (!k) return Error(request, set.get(), 400, why);
+  bool exclude_seen = false, exclude_bought = false;
+  if (auto ex = Param(request, "exclude")) {
+    std::string_view rest = *ex;
+    while (!rest.empty()) {
+      const size_t comma = rest.find(',');
+      const std::string_view v = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      if (v == "seen") {
+        exclude_seen = true;
+      } else if (v == "bought") {
+        exclude_bought = true;
+      } else if (!v.empty()) {
+        return Error(request, set.get(), 400,
+                     "exclude takes seen and / or bought (comma-separated), not '" +
+                         std::string(v) + "'");
+      }
+    }
+  }
+  uint32_t category = CatalogView::kNoCategory;
+  if (auto c = Param(request, "category")) {
+    auto found = cat->category_ids.find(std::string(*c));
+    if (found == cat->category_ids.end()) {
+      return Error(request, set.get(), 400,
+                   "category '" + std::string(*c) + "' is not in the catalog");
+    }
+    category = found->second;
+  }
+  bool explain = false;
+  if (auto e = Param(request, "explain")) {
+    auto b = ParseBool(*e);
+    if (!b) return Error(request, set.get(), 400, "explain must be true or false");
+    explain = *b;
+  }
+  const ModelSet::Entry* entry = nullptr;
+  if (set && !set->models.empty()) entry = &set->models[0];
+  if (auto m = Param(request, "model")) {
+    entry = FindModel(set.get(), *m);
+    if (entry == nullptr) {
+      return Error(request, set.get(), 400, "no active " + std::string(*m) + " model (GET /v1/models)");
+    }
+  }
+
+  const std::optional<UserId> uid = store_.FindUser(*user);
+  std::vector<ItemId> history;
+  if (uid) features_.Recent(*uid, options_.history_length, &history);
+  std::vector<ItemId> bought;
+  if (uid && exclude_bought) features_.Bought(*uid, &bought);
+  std::unordered_set<ItemId> excluded;
+  if (exclude_seen) excluded.insert(history.begin(), history.end());
+  excluded.insert(bought.begin(), bought.end());
+  auto keep = [&](ItemId i) {
+    if (i < cat->num_items) {
+      if (cat->out_of_stock[i]) return false;
+      if (category != CatalogView::kNoCategory && cat->category[i] != category) return false;
+    } else if (category != CatalogView::kNoCategory) {
+      return false;  // an item newer than this catalog view has no known category
+    }
+    return excluded.empty() || excluded.count(i) == 0;
+  };
+
+  std::vector<Scored> top;
+  const char* fallback = nullptr;
+  const model::Recommender* model = entry ? entry->loaded.model.get() : nullptr;
+  bool personal = false;
+  if (model != nullptr && !history.empty()) {
+    bool any_known = false;
+    for (ItemId h : history) any_known |= h < model->num_items();
+    if (any_known) {
+      const size_t n = model->num_items();
+      std::vector<float>& scores = ScoreScratch(n);
+      model->ScoreAll(uid.value_or(kNoId), history, {scores.data(), n});
+      TopK({scores.data(), n}, *k, keep, &top);
+      personal = true;
+    }
+  }
+  if (!personal) {
+    fallback = "popular";
+    std::vector<std::pair<ItemId, float>> trending;
+    const std::function<bool(ItemId)> keep_fn = keep;
+    features_.Trending(*k, &keep_fn, &trending);
+    for (auto [i, s] : trending) top.push_back({i, s});
+  }
+
+  JsonWriter w = Begin(request, set.get());
+  w.Key("user").String(*user);
+  w.Key("model").String(personal ? entry->loaded.meta.kind : std::string("popularity"));
+  if (fallback) {
+    w.Key("fallback").String(fallback);
+  } else {
+    w.Key("fallback").Null();
+  }
+  w.Key("items").BeginArray();
+  for (const Scored& s : top) {
+    w.BeginObject();
+    w.Key("item").String(store_.ItemName(s.item));
+    w.Key("score").Double(s.score);
+    if (explain) {
+      w.Key("reason");
+      if (!personal) {
+        w.String("trending in the shop");
+      } else if (!entry->item_vectors.empty()) {
+        // The history item whose embedding is closest (cosine) to the recommended one.
+        ItemId best = kNoId;
+        float best_sim = -2;
+        for (ItemId h : history) {
+          if (h >= model->num_items() || h == s.item) continue;
+          const float sim = Cosine(*entry, h, s.item);
+          if (sim > best_sim) best_sim = sim, best = h;
+        }
+        if (best == kNoId) {
+          w.String("from your recent activity");
+        } else {
+          char buf[32];
+          std::snprintf(buf, sizeof buf, "%.2f", best_sim);
+          w.String("similar to " + store_.ItemName(best) + " you interacted with (cosine " +
+                   buf + ")");
+        }
+      } else {
+        // Co-occurrence models: the recent item whose neighbour list holds the recommendation.
+        std::string reason = "from your recent activity";
+        std::vector<std::pair<ItemId, float>> nbrs;
+        for (size_t j = history.size(); j-- > 0 && history.size() - j <= 10;) {
+          if (history[j] >= model->num_items()) continue;
+          model->Similar(history[j], 100, &nbrs);
+          if (std::any_of(nbrs.begin(), nbrs.end(), [&](auto& p) { return p.first == s.item; })) {
+            reason = "often taken with " + store_.ItemName(history[j]) + " you interacted with";
+            break;
+          }
+        }
+        w.String(reason);
+      }
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  return Done(w);
+}
+
+// ---- similar
+
+ApiResponse Service::Similar(const ApiRequest& request) {
+  std::shared_ptr<const ModelSet> set = models();
+  std::shared_ptr<const CatalogView> cat = catalog();
+  if (auto bad = UnknownParam(request, {"item", "k", "model"})) {
+    return Error(request, set.get(), 400, *bad);
+  }
+  const auto item = Param(request, "item");
+  if (!item || BadId(*item)) {
+    return Error(request, set.get(), 400, "item is required: GET /v1/similar?item=ID&k=10");
+  }
+  std::string why;
+  const auto k = ParseK(Param(request, "k"), options_.default_k, options_.max_k, &why);
+  if (!k) return Error(request, set.get(), 400, why);
+  const std::optional<ItemId> iid = store_.FindItem(*item);
+  if (!iid) return Error(request, set.get(), 404, "unknown item '" + std::string(*item) + "'");
+  const ModelSet::Entry* entry = set && !set->models.empty() ? &set->models[0] : nullptr;
+  if (auto m = Param(request, "model")) {
+    entry = FindModel(set.get(), *m);
+    if (entry == nullptr) {
+      return Error(request, set.get(), 400, "no active " + std::string(*m) + " model (GET /v1/models)");
+    }
+  }
+  std::vector<std::pair<ItemId, float>> found;
+  const char* fallback = nullptr;
+  if (entry != nullptr && *iid < entry->loaded.model->num_items()) {
+    // Ask for more than k: out-of-stock neighbours are dropped.
+    entry->loaded.model->Similar(*iid, *k + 32, &found);
+    std::erase_if(found, [&](auto& p) { return p.first < cat->num_items && cat->out_of_stock[p.first]; });
+    if (found.size() > *k) found.resize(*k);
+  }
+  if (found.empty()) {
+    fallback = "popular";
+    const std::function<bool(ItemId)> keep = [&](ItemId i) {
+      return i != *iid && !(i < cat->num_items && cat->out_of_stock[i]);
+    };
+    features_.Trending(*k, &keep, &found);
+  }
+  JsonWriter w = Begin(request, set.get());
+  w.Key("item").String(*item);
+  w.Key("model").String(fallback ? std::string("popularity") : entry->loaded.meta.kind);
+  if (fallback) {
+    w.Key("fallback").String(fallback);
+  } else {
+    w.Key("fallback").Null();
+  }
+  w.Key("items").BeginArray();
+  for (auto [i, s] : found) {
+    w.BeginObject();
+    w.Key("item").String(store_.ItemName(i));
+    w.Key("score").Double(s);
+    w.EndObject();
+  }
+  w.EndArray();
+  return Done(w);
+}
+
+// ---- score
+
+namespace {
+
+// A JSON id (string or integer) as text; false with *why when it is neither.
+bool JsonId(simdjson::dom::element v, std::string* out, std::string* why) {
+  switch (v.type()) {
+    case element_type::STRING:
+      *out = std::string(v.get_string().value_unsafe());
+      return true;
+    case element_type::INT64:
+      *out = std::to_string(v.get_int64().value_unsafe());
+      return true;
+    case element_type::UINT64:
+      *out = std::to_string(v.get_uint64().value_unsafe());
+      return true;
+    default:
+      *why = "must be a string or an integer";
+      return false;
+  }
+}
+
+}  // namespace
+
+ApiResponse Service::Score(const ApiRequest& request) {
+  std::shared_ptr<const ModelSet> set = models();
+  if (!request.query.empty()) {
+    return Error(request, set.get(), 400, "POST /v1/score takes a JSON body, no query parameters");
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (auto err = parser.parse(request.body).get(doc)) {
+    return Error(request, set.get(), 400,
+                 std::string("the body is not valid JSON: ") + simdjson::error_message(err));
+  }
+  simdjson::dom::object obj;
+  if (doc.get_object().get(obj)) {
+    return Error(request, set.get(), 400,
+                 "the body must be a JSON object: {\"user\": ID, \"items\": [ID, ...]}");
+  }
+  std::string user, why;
+  simdjson::dom::array items;
+  bool has_user = false, has_items = false;
+  for (auto [key, value] : obj) {
+    if (key == "user") {
+      if (!JsonId(value, &user, &why) || BadId(user)) {
+        return Error(request, set.get(), 400, "user " + (why.empty() ? "must be 1 to 256 bytes" : why));
+      }
+      has_user = true;
+    } else if (key == "items") {
+      if (value.get_array().get(items)) {
+        return Error(request, set.get(), 400, "items must be an array of item ids");
+      }
+      has_items = true;
+    } else if (key == "context") {
+      if (value.type() != element_type::OBJECT && value.type() != element_type::NULL_VALUE) {
+        return Error(request, set.get(), 400, "context must be an object");
+      }
+    } else {
+      return Error(request, set.get(), 400,
+                   "unknown key '" + std::string(key) + "' (user, items, context)");
+    }
+  }
+  if (!has_user) return Error(request, set.get(), 400, "user is required");
+  if (!has_items) return Error(request, set.get(), 400, "items is required");
+  if (items.size() > options_.max_score_items) {
+    return Error(request, set.get(), 413,
+                 "items has " + std::to_string(items.size()) + " entries; at most " +
+                     std::to_string(options_.max_score_items) + " per request");
+  }
+  std::vector<std::string> names;
+  std::vector<ItemId> ids;
+  size_t index = 0;
+  for (simdjson::dom::element v : items) {
+    std::string name;
+    if (!JsonId(v, &name, &why) || BadId(name)) {
+      return Error(request, set.get(), 400,
+                   "items[" + std::to_string(index) + "] " + (why.empty() ? "must be 1 to 256 bytes" : why));
+    }
+    const std::optional<ItemId> id = store_.FindItem(name);
+    if (!id) {
+      return Error(request, set.get(), 404,
+                   "items[" + std::to_string(index) + "]: unknown item '" + name + "'");
+    }
+    names.push_back(std::move(name));
+    ids.push_back(*id);
+    ++index;
+  }
+  const std::optional<UserId> uid = store_.FindUser(user);
+  std::vector<ItemId> history;
+  if (uid) features_.Recent(*uid, options_.history_length, &history);
+
+  // Per model: its scores of the requested items it knows (NaN: newer than the model).
+  const size_t num_models = set ? set->models.size() : 0;
+  std::vector<float> scores(num_models * ids.size(), std::nanf(""));
+  std::vector<ItemId> known;
+  std::vector<float> out;
+  for (size_t m = 0; m < num_models; ++m) {
+    const model::Recommender& model = *set->models[m].loaded.model;
+    known.clear();
+    std::vector<size_t> where;
+    for (size_t j = 0; j < ids.size(); ++j) {
+      if (ids[j] < model.num_items()) known.push_back(ids[j]), where.push_back(j);
+    }
+    out.resize(known.size());
+    model.ScoreItems(uid.value_or(kNoId), history, known, out);
+    for (size_t j = 0; j < known.size(); ++j) scores[m * ids.size() + where[j]] = out[j];
+  }
+  JsonWriter w = Begin(request, set.get());
+  w.Key("user").String(user);
+  w.Key("scores").BeginArray();
+  for (size_t j = 0; j < ids.size(); ++j) {
+    w.BeginObject();
+    w.Key("item").String(names[j]);
+    for (size_t m = 0; m < num_models; ++m) {
+      w.Key(set->models[m].loaded.meta.kind).Double(scores[m * ids.size() + j]);  // NaN -> null
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  return Done(w);
+}
+
+// ---- search (catalog text search arrives with src/search)
+
+ApiResponse Service::Search(const ApiRequest& request) {
+  return Error(request, models().get(), 503, "catalog search is not available in this build");
+}
+
+// ---- events
+
+ApiResponse Service::Events(const ApiRequest& request) {
+  std::shared_ptr<const ModelSet> set = models();
+  if (!request.query.empty()) {
+    return Error(request, set.get(), 400, "POST /v1/events takes a JSON body, no query parameters");
+  }
+  static const Result<io::JsonEventDecoder> decoder = io::JsonEventDecoder::Create({});
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  // The body is one object, an array of objects, or JSON lines.
+  std::vector<Event> events;
+  std::vector<std::string> keys;
+  std::vector<size_t> indexes;  // the record index of each accepted event
+  struct Rejected {
+    size_t index;
+    std::string field;
+    std::string reason;
+  };
+  std::vector<Rejected> rejected;
+  auto take = [&](simdjson::dom::element value, size_t index) {
+    simdjson::dom::object object;
+    if (value.get_object().get(object)) {
+      rejected.push_back({index, "", "must be a JSON object"});
+      return;
+    }
+    Event e;
+    io::FieldProblem problem;
+    if (!decoder->Decode(object, now_ms, &e, &problem)) {
+      rejected.push_back({index, std::move(problem.field), std::move(problem.reason)});
+      return;
+    }
+    if (auto err = ValidateEvent(e)) {
+      rejected.push_back({index, std::move(err->field), std::move(err->reason)});
+      return;
+    }
+    keys.push_back(e.event_id.empty() ? std::string() : "id:" + e.event_id);
+    events.push_back(std::move(e));
+    indexes.push_back(index);
+  };
+  size_t records = 0;
+  std::string_view body = request.body;
+  while (!body.empty() && std::isspace(static_cast<unsigned char>(body.front()))) {
+    body.remove_prefix(1);
+  }
+  if (body.empty()) {
+    return Error(request, set.get(), 400,
+                 "the body is empty: send a JSON event, an array of events or JSON lines");
+  }
+  simdjson::dom::parser parser;
+  if (body.front() == '[') {
+    simdjson::dom::element doc;
+    if (auto err = parser.parse(body).get(doc)) {
+      return Error(request, set.get(), 400,
+                   std::string("the body is not valid JSON: ") + simdjson::error_message(err));
+    }
+    simdjson::dom::array array = doc.get_array().value_unsafe();
+    if (array.size() > options_.max_events_per_request) {
+      return Error(request, set.get(), 413,
+                   "the body has " + std::to_string(array.size()) + " events; at most " +
+                       std::to_string(options_.max_events_per_request) + " per request");
+    }
+    for (simdjson::dom::element v : array) take(v, records++);
+  } else {
+    // One object or JSON lines: each non-blank line is a record (so a bad line names its index).
+    size_t start = 0;
+    const std::string_view all = body;
+    while (start < all.size()) {
+      size_t end = all.find('\n', start);
+      if (end == std::string_view::npos) end = all.size();
+      std::string_view line = all.substr(start, end - start);
+      start = end + 1;
+      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) {
+        line.remove_suffix(1);
+      }
+      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) {
+        line.remove_prefix(1);
+      }
+      if (line.empty()) continue;
+      if (records >= options_.max_events_per_request) {
+        return Error(request, set.get(), 413,
+                     "the body has more than " + std::to_string(options_.max_events_per_request) +
+                         " events; split it");
+      }
+      simdjson::dom::element doc;
+      if (auto err = parser.parse(line).get(doc)) {
+        // A single pretty-printed object spans lines: try the whole body once.
+        if (records == 0 && start < all.size()) {
+          if (!parser.parse(all).get(doc)) {
+            take(doc, records++);
+            break;
+          }
+        }
+        rejected.push_back({records++, "", std::string("is not valid JSON: ") +
+                                               simdjson::error_message(err)});
+        continue;
+      }
+      take(doc, records++);
+    }
+  }
+  store::AppendStats stats;
+  if (!events.empty()) {
+    if (Status s = store_.Append(events, keys, &stats); !s.ok()) {
+      // Nothing of the batch was acknowledged: the client may retry it whole.
+      return Error(request, set.get(), s.IsInvalidArgument() ? 400 : 503,
+                   "events not stored: " + s.message());
+    }
+    // Durable: now visible to the next request. Duplicates were not written and change nothing.
+    for (size_t j = 0; j < events.size(); ++j) {
+      if (stats.seqs[j] == store::AppendStats::kDuplicate) continue;
+      const Event& e = events[j];
+      const std::optional<UserId> u = store_.FindUser(e.user);
+      const std::optional<ItemId> i = e.item.empty() ? std::nullopt : store_.FindItem(e.item);
+      if (u) features_.Apply(*u, i.value_or(kNoId), e.type, e.ts_ms);
+    }
+    if (catalog()->num_items != store_.counts().items) {
+      if (Status s = RefreshCatalog(); !s.ok()) {
+        return Error(request, set.get(), 500, "events stored, catalog refresh failed: " + s.message());
+      }
+    }
+  }
+  events_accepted_ += stats.accepted;
+  events_duplicate_ += stats.duplicates;
+  events_rejected_ += rejected.size();
+  const int status = rejected.empty() ? 200 : events.empty() ? 400 : 207;
+  JsonWriter w = Begin(request, set.get());
+  w.Key("received").Uint(records);
+  w.Key("accepted").Uint(stats.accepted);
+  w.Key("duplicates").Uint(stats.duplicates);
+  w.Key("rejected").BeginArray();
+  for (const Rejected& r : rejected) {
+    w.BeginObject();
+    w.Key("index").Uint(r.index);
+    w.Key("field").String(r.field);
+    w.Key("reason").String(r.reason);
+    w.EndObject();
+  }
+  w.EndArray();
+  if (status == 400) {
+    w.Key("error").BeginObject();
+    w.Key("code").String("bad_request");
+    w.Key("message").String("no event accepted: every record was rejected (see rejected)");
+    w.EndObject();
+  }
+  return Done(w, status);
+}
+
+// ---- items, users
+
+ApiResponse Service::GetItem(const ApiRequest& request, std::string_view id) {
+  std::shared_ptr<const ModelSet> set = models();
+  if (!request.query.empty()) return Error(request, set.get(), 400, "no query parameters here");
+  const std::optional<ItemId> iid = store_.FindItem(id);
+  if (!iid) return Error(request, set.get(), 404, "unknown item '" + std::string(id) + "'");
+  Item item;
+  const Status s = store_.GetItem(*iid, &item);
+  if (!s.ok() && !s.IsNotFound()) return Error(request, set.get(), 500, s.message());
+  JsonWriter w = Begin(request, set.get());
+  w.Key("item").String(id);
+  w.Key("in_catalog").Bool(s.ok());
+  if (s.ok()) {
+    w.Key("title").String(item.title);
+    w.Key("category").String(item.category);
+    w.Key("brand").String(item.brand);
+    if (item.price >= 0) {
+      w.Key("price").Double(item.price);
+    } else {
+      w.Key("price").Null();
+    }
+    if (item.stock >= 0) {
+      w.Key("stock").Int(item.stock);
+    } else {
+      w.Key("stock").Null();
+    }
+    w.Key("attrs").BeginObject();
+    for (const auto& [k, v] : item.attrs) w.Key(k).String(v);
+    w.EndObject();
+  }
+  w.Key("popularity").Double(features_.Popularity(*iid));
+  return Done(w);
+}
+
+ApiResponse Service::GetUser(const ApiRequest& request, std::string_view id) {
+  std::shared_ptr<const ModelSet> set = models();
+  std::shared_ptr<const CatalogView> cat = catalog();
+  if (!request.query.empty()) return Error(request, set.get(), 400, "no query parameters here");
+  const std::optional<UserId> uid = store_.FindUser(id);
+  feature::FeatureState::UserSummary summary;
+  if (!uid || !features_.Summary(*uid, &summary)) {
+    return Error(request, set.get(), 404, "unknown user '" + std::string(id) + "'");
+  }
+  std::vector<ItemId> recent;
+  features_.Recent(*uid, options_.history_length, &recent);
+  std::unordered_map<uint32_t, uint32_t> by_category;
+  for (ItemId i : recent) {
+    if (i < cat->num_items && cat->category[i] != CatalogView::kNoCategory) {
+      ++by_category[cat->category[i]];
+    }
+  }
+  std::vector<std::pair<uint32_t, uint32_t>> top(by_category.begin(), by_category.end());
+  std::sort(top.begin(), top.end(), [&](auto& a, auto& b) {
+    return a.second != b.second ? a.second > b.second : cat->categories[a.first] < cat->categories[b.first];
+  });
+  if (top.size() > 5) top.resize(5);
+  JsonWriter w = Begin(request, set.get());
+  w.Key("user").String(id);
+  w.Key("events").Uint(summary.events);
+  w.Key("interactions").Uint(summary.interactions);
+  w.Key("last_event").String(FormatTimestamp(summary.last_ts_ms));
+  w.Key("recent").BeginArray();  // newest first
+  for (size_t j = recent.size(); j-- > 0 && recent.size() - j <= 20;) {
+    w.String(store_.ItemName(recent[j]));
+  }
+  w.EndArray();
+  w.Key("top_categories").BeginArray();
+  for (auto [c, n] : top) {
+    w.BeginObject();
+    w.Key("category").String(cat->categories[c]);
+    w.Key("recent_items").Uint(n);
+    w.EndObject();
+  }
+  w.EndArray();
+  return Done(w);
+}
+
+// ---- models
+
+namespace {
+
+void WriteSet(JsonWriter& w, const ModelSet& set) {
+  w.BeginObject();
+  w.Key("version").String(set.label);
+  w.Key("models").BeginArray();
+  for (const ModelSet::Entry& e : set.models) {
+    w.BeginObject();
+    w.Key("kind").String(e.loaded.meta.kind);
+    w.Key("file").String(e.file);
+    w.Key("trained_on").String(e.loaded.meta.dataset);
+    w.Key("protocol").String(e.loaded.meta.protocol);
+    w.Key("items").Uint(e.loaded.meta.num_items);
+    w.Key("train_seconds").Double(e.loaded.meta.report.seconds);
+    w.Key("options").BeginObject();
+    for (const auto& [k, v] : e.loaded.model->params()) w.Key(k).String(v);
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+}  // namespace
+
+ApiResponse Service::ListModels(const ApiRequest& request) {
+  std::shared_ptr<const ModelSet> current, previous;
+  {
+    std::lock_guard lock(mu_);
+    current = current_;
+    previous = previous_;
+  }
+  JsonWriter w = Begin(request, current.get());
+  w.Key("active");
+  if (current) {
+    WriteSet(w, *current);
+  } else {
+    w.Null();
+  }
+  w.Key("previous");
+  if (previous) {
+    WriteSet(w, *previous);
+  } else {
+    w.Null();
+  }
+  return Done(w);
+}
+
+ApiResponse Service::Activate(const ApiRequest& request) {
+  std::lock_guard one_at_a_time(activate_mu_);
+  std::shared_ptr<const ModelSet> set = models();
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::object obj;
+  if (parser.parse(request.body).get(doc) || doc.get_object().get(obj)) {
+    return Error(request, set.get(), 400,
+                 "the body must be a JSON object: {\"files\": [\"model.fmdl\", ...]}, "
+                 "{\"file\": \"model.fmdl\"} or {\"rollback\": true}");
+  }
+  std::vector<std::string> files;
+  bool rollback = false;
+  for (auto [key, value] : obj) {
+    if (key == "file") {
+      std::string_view f;
+      if (value.get_string().get(f) || f.empty()) {
+        return Error(request, set.get(), 400, "file must be a non-empty string");
+      }
+      files.emplace_back(f);
+    } else if (key == "files") {
+      simdjson::dom::array a;
+      if (value.get_array().get(a)) return Error(request, set.get(), 400, "files must be an array");
+      for (simdjson::dom::element v : a) {
+        std::string_view f;
+        if (v.get_string().get(f) || f.empty()) {
+          return Error(request, set.get(), 400, "files must hold non-empty strings");
+        }
+        files.emplace_back(f);
+      }
+    } else if (key == "rollback") {
+      bool b = false;
+      if (value.get_bool().get(b)) return Error(request, set.get(), 400, "rollback must be true or false");
+      rollback = b;
+    } else {
+      return Error(request, set.get(), 400,
+                   "unknown key '" + std::string(key) + "' (file, files, rollback)");
+    }
+  }
+  if (rollback == !files.empty()) {
+    return Error(request, set.get(), 400, "give either files to load or \"rollback\": true");
+  }
+  std::shared_ptr<const ModelSet> next;
+  if (rollback) {
+    std::lock_guard lock(mu_);
+    if (!previous_) return Error(request, current_.get(), 409, "there is no previous model set");
+    std::swap(current_, previous_);
+    next = current_;
+    set = previous_;
+  } else {
+    // With a single file, replace the model of its kind and keep the others.
+    auto loaded = LoadSet(files);
+    if (!loaded.ok()) {
+      return Error(request, set.get(), 400, "not activated: " + loaded.status().message());
+    }
+    next = *loaded;
+    Publish(next);
+  }
+  JsonWriter w = Begin(request, next.get());
+  w.Key("activated").String(next->label);
+  w.Key("previous").String(set ? set->label : "none");
+  return Done(w);
+}
+
+// ---- metrics
+
+ApiResponse Service::RenderMetrics() {
+  ApiResponse r;
+  r.content_type = "text/plain; version=0.0.4";
+  std::string& out = r.body;
+  metrics_.Render(&out);
+  const store::StoreCounts counts = store_.counts();
+  const double uptime =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  out += "# HELP freshet_events_total Events received on POST /v1/events, by outcome.\n"
+         "# TYPE freshet_events_total counter\n";
+  out += "freshet_events_total{outcome=\"accepted\"} " + std::to_string(events_accepted_.load()) + "\n";
+  out += "freshet_events_total{outcome=\"duplicate\"} " + std::to_string(events_duplicate_.load()) + "\n";
+  out += "freshet_events_total{outcome=\"rejected\"} " + std::to_string(events_rejected_.load()) + "\n";
+  out += "# HELP freshet_store_events Events in the store.\n# TYPE freshet_store_events gauge\n";
+  out += "freshet_store_events " + std::to_string(counts.events) + "\n";
+  out += "# HELP freshet_store_users Users in the store's dictionary.\n"
+         "# TYPE freshet_store_users gauge\nfreshet_store_users " + std::to_string(counts.users) + "\n";
+  out += "# HELP freshet_store_items Items in the store's dictionary.\n"
+         "# TYPE freshet_store_items gauge\nfreshet_store_items " + std::to_string(counts.items) + "\n";
+  out += "# HELP freshet_store_size_bytes Approximate size of the store on disk.\n"
+         "# TYPE freshet_store_size_bytes gauge\nfreshet_store_size_bytes " +
+         std::to_string(store_.ApproximateSizeBytes()) + "\n";
+  out += "# HELP freshet_model_info The active model set (value 1), by version and kind.\n"
+         "# TYPE freshet_model_info gauge\n";
+  if (std::shared_ptr<const ModelSet> set = models()) {
+    for (const ModelSet::Entry& e : set->models) {
+      std::string file = e.file;
+      std::replace(file.begin(), file.end(), '"', '\'');
+      out += "freshet_model_info{version=\"v" + std::to_string(set->version) + "\",kind=\"" +
+             e.loaded.meta.kind + "\",file=\"" + file + "\"} 1\n";
+    }
+  }
+  out += "# HELP freshet_uptime_seconds Seconds since the server started.\n"
+         "# TYPE freshet_uptime_seconds gauge\nfreshet_uptime_seconds " +
+         std::to_string(uptime) + "\n";
+  return r;
+}
+
+}  // namespace freshet::serve

@@ -1,0 +1,141 @@
+#pragma once
+
+// The serving logic behind the HTTP API, with no HTTP types: a request is a method, a path, the
+// decoded query parameters and a body; the answer is a status code and a JSON body. The HTTP
+// transport (src/http) parses sockets into ApiRequest and writes ApiResponse back; tests and the
+// fuzz target call Handle directly.
+//
+// Endpoints (docs/api.md): GET /v1/recommend, /v1/similar, /v1/search, /v1/items/{id},
+// /v1/users/{id}, /v1/models; POST /v1/score, /v1/events, /v1/models/activate; GET /healthz,
+// /readyz, /metrics. Every JSON answer carries request_id and model_version.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "feature/feature_state.h"
+#include "model/registry.h"
+#include "serve/api_keys.h"
+#include "serve/metrics.h"
+#include "store/event_store.h"
+
+namespace freshet::serve {
+
+struct ServiceOptions {
+  // Largest k a request may ask for; larger is a 400 (a shop page shows tens, not thousands).
+  size_t max_k = 500;
+  // Default k when a request gives none.
+  size_t default_k = 10;
+  // Most events one POST /v1/events may carry; more is a 413 (split the batch).
+  size_t max_events_per_request = 10000;
+  // Most items one POST /v1/score may carry.
+  size_t max_score_items = 1000;
+  // Items of the user's history the models read (the sequence model uses its own max_len of it).
+  size_t history_length = 200;
+  feature::FeatureOptions features;
+  // Requests without a valid key are allowed (and treated as admin). Set only by
+  // --insecure-no-auth.
+  bool insecure_no_auth = false;
+};
+
+struct ApiRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // decoded path without the query string, e.g. "/v1/items/42"
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
+  std::string body;
+  std::string api_key;     // from Authorization: Bearer or X-API-Key; empty when none
+  std::string request_id;  // assigned by the transport (echoing a sane X-Request-Id)
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  Endpoint endpoint = Endpoint::kOther;  // for metrics
+};
+
+// The models being served and a version that changes on every activation.
+struct ModelSet {
+  struct Entry {
+    std::string file;
+    model::LoadedModel loaded;
+    std::vector<float> item_vectors;  // vector models: for explain (cosine to history items)
+    std::vector<float> item_norms;
+  };
+  std::vector<Entry> models;  // models[0] is the primary: recommend uses it unless asked
+  uint64_t version = 0;
+  std::string label;  // "v3 sasrec:beauty.fmdl,swing:swing.fmdl", shown as model_version
+};
+
+class Service {
+ public:
+  // Opens the serving state over an open store: replays its events into the feature state and
+  // loads `model_files` (the first is primary). Errors name the model file and why (missing,
+  // corrupt, trained on other data). The store must outlive the service.
+  static Result<std::unique_ptr<Service>> Open(store::EventStore& store, ApiKeys keys,
+                                               const ServiceOptions& options,
+                                               const std::vector<std::string>& model_files);
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Answers one request. Never throws; a bug surfaces as a 500 with the request id. Thread-safe:
+  // any number of calls run concurrently, including with event ingestion and model activation.
+  ApiResponse Handle(const ApiRequest& request);
+
+  // Readiness: false while shutting down (readyz then answers 503).
+  void SetDraining() { draining_.store(true); }
+  // Makes every accepted event durable (at shutdown).
+  Status Flush() { return store_.Sync(); }
+
+  std::shared_ptr<const ModelSet> models() const;
+  const Metrics& metrics() const { return metrics_; }
+
+ private:
+  Service(store::EventStore& store, ApiKeys keys, const ServiceOptions& options);
+
+  ApiResponse Route(const ApiRequest& request, Endpoint* endpoint);
+  ApiResponse Recommend(const ApiRequest& request);
+  ApiResponse Similar(const ApiRequest& request);
+  ApiResponse Score(const ApiRequest& request);
+  ApiResponse Search(const ApiRequest& request);
+  ApiResponse Events(const ApiRequest& request);
+  ApiResponse GetItem(const ApiRequest& request, std::string_view id);
+  ApiResponse GetUser(const ApiRequest& request, std::string_view id);
+  ApiResponse ListModels(const ApiRequest& request);
+  ApiResponse Activate(const ApiRequest& request);
+  ApiResponse RenderMetrics();
+
+  // Loads files into a new ModelSet with the next version. Errors name the file.
+  Result<std::shared_ptr<const ModelSet>> LoadSet(const std::vector<std::string>& files);
+  void Publish(std::shared_ptr<const ModelSet> set);
+  // Catalog fields the filters and responses read, refreshed when items arrive.
+  struct CatalogView;
+  std::shared_ptr<const CatalogView> catalog() const;
+  Status RefreshCatalog();
+
+  store::EventStore& store_;
+  ApiKeys keys_;
+  ServiceOptions options_;
+  Metrics metrics_;
+  feature::FeatureState features_;
+  std::atomic<bool> draining_{false};
+  std::atomic<uint64_t> next_version_{1};
+  std::atomic<uint64_t> events_accepted_{0};
+  std::atomic<uint64_t> events_rejected_{0};
+  std::atomic<uint64_t> events_duplicate_{0};
+  std::chrono::steady_clock::time_point started_;
+
+  mutable std::mutex mu_;  // guards the pointers below (readers copy them and let go)
+  std::shared_ptr<const ModelSet> current_;
+  std::shared_ptr<const ModelSet> previous_;  // for rollback
+  std::shared_ptr<const CatalogView> catalog_;
+  std::mutex activate_mu_;  // one activation at a time
+};
+
+}  // namespace freshet::serve
