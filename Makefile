@@ -4,10 +4,12 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all setup demo test tsan bench clean
+.PHONY: all setup demo test tsan fuzz bench clean
 
 all: setup
 	@[ -f $(BUILD)/build.ninja ] || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
@@ -35,9 +37,22 @@ tsan: setup
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
 	cd $(TSAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L concurrent $(CTEST_ARGS)
 
+# libFuzzer (clang) on the HTTP request parser and the event JSON decoder, FUZZ_SECONDS each.
+# New inputs found go to build-fuzz/corpus-*, never into the seed corpus in fuzz/corpus.
+fuzz: setup
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=Debug -DFRESHET_FUZZ=ON -DFRESHET_BUILD_TESTS=OFF \
+	  -DFRESHET_BUILD_BENCH=OFF -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g"
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target request_fuzz event_fuzz
+	for t in request event; do \
+	  mkdir -p $(FUZZ_BUILD)/corpus-$$t && \
+	  $(FUZZ_BUILD)/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 $(FUZZ_BUILD)/corpus-$$t fuzz/corpus/$$t || exit 1; \
+	done
+
 bench: all
 	cmake --build $(BUILD) -j $(JOBS)
 	$(BUILD)/bench/store_bench
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

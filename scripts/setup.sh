@@ -11,6 +11,8 @@ PACKAGES=(
   libfmt-dev libcli11-dev             # output formatting, command line
   libgtest-dev libgmock-dev           # tests
   libbenchmark-dev                    # bench/
+  libboost-dev                        # Boost.Beast / Asio: the HTTP server
+  clang libclang-rt-14-dev            # libFuzzer: make fuzz
 )
 
 missing=()
