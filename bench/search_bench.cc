@@ -3,8 +3,8 @@
 //   build/bench/search_bench [--benchmark_filter=...]   (FRESHET_BENCH_ITEMS=N to resize)
 //
 // The catalog is synthetic and seeded: 100,000 items whose titles hold 3 to 10 words drawn from a
-// 20,000-word vocabulary with a Zipf(1) distribution (the most common word is in about 40% of the
-// titles, as "black" or "men" are in a real shop), a model number in one title in five, ~30
+// 20,000-word vocabulary with a Zipf(1) distribution (the most common word is in about 46% of the
+// titles, as "black" or "men" are in a real shop), a model number in one title in five, 30
 // categories and 500 brands. Queries draw their words from the same distribution, so common
 // words (long postings lists) appear as often as they would in a log.
 
