@@ -198,6 +198,7 @@ Result<std::unique_ptr<Service>> Service::Open(store::EventStore& store, ApiKeys
   FRESHET_RETURN_IF_ERROR(store.LoadEventTable(&table));
   s->features_.Replay(table);
   FRESHET_RETURN_IF_ERROR(s->RefreshCatalog());
+  FRESHET_ASSIGN_OR_RETURN(s->text_, search::BuildTextIndex(store, options.text));
   if (!model_files.empty()) {
     FRESHET_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSet> set, s->LoadSet(model_files));
     s->Publish(std::move(set));
@@ -755,10 +756,94 @@ ApiResponse Service::Score(const ApiRequest& request) {
   return Done(w);
 }
 
-// ---- search (catalog text search arrives with src/search)
+// ---- search
 
 ApiResponse Service::Search(const ApiRequest& request) {
-  return Error(request, models().get(), 503, "catalog search is not available in this build");
+  std::shared_ptr<const ModelSet> set = models();
+  std::shared_ptr<const CatalogView> cat = catalog();
+  if (auto bad = UnknownParam(request, {"q", "user", "k", "category"})) {
+    return Error(request, set.get(), 400, *bad);
+  }
+  const auto q = Param(request, "q");
+  if (!q) return Error(request, set.get(), 400, "q is required: GET /v1/search?q=TEXT&k=10");
+  std::string why;
+  const auto k = ParseK(Param(request, "k"), options_.default_k, options_.max_k, &why);
+  if (!k) return Error(request, set.get(), 400, why);
+  uint32_t category = CatalogView::kNoCategory;
+  if (auto c = Param(request, "category")) {
+    auto found = cat->category_ids.find(std::string(*c));
+    if (found == cat->category_ids.end()) {
+      return Error(request, set.get(), 400,
+                   "category '" + std::string(*c) + "' is not in the catalog");
+    }
+    category = found->second;
+  }
+  const auto user = Param(request, "user");
+  if (user && BadId(*user)) return Error(request, set.get(), 400, "user must be 1 to 256 bytes");
+  search::FilterFn keep([&](ItemId i) {
+    if (i >= cat->num_items) return category == CatalogView::kNoCategory;
+    return !cat->out_of_stock[i] &&
+           (category == CatalogView::kNoCategory || cat->category[i] == category);
+  });
+  // With a user, re-rank a wider pool of text hits by the primary model.
+  std::vector<ItemId> history;
+  std::optional<UserId> uid;
+  if (user) uid = store_.FindUser(*user);
+  if (uid) features_.Recent(*uid, options_.history_length, &history);
+  const model::Recommender* model =
+      set && !set->models.empty() ? set->models[0].loaded.model.get() : nullptr;
+  const bool personal = model != nullptr && !history.empty() && options_.personal_weight > 0;
+  std::vector<search::Hit> hits;
+  if (Status s = text_->Search(*q, personal ? std::max<size_t>(*k * 5, 50) : *k, &keep, &hits);
+      !s.ok()) {
+    return Error(request, set.get(), 400, s.message());
+  }
+  struct Row {
+    ItemId item;
+    float text;
+    float personal;
+    float score;
+  };
+  std::vector<Row> rows;
+  for (const search::Hit& h : hits) rows.push_back({h.item, h.score, std::nanf(""), h.score});
+  if (personal && !rows.empty()) {
+    std::vector<ItemId> known;
+    std::vector<size_t> where;
+    for (size_t j = 0; j < rows.size(); ++j) {
+      if (rows[j].item < model->num_items()) known.push_back(rows[j].item), where.push_back(j);
+    }
+    std::vector<float> scores(known.size());
+    model->ScoreItems(*uid, history, known, scores);
+    float lo = INFINITY, hi = -INFINITY;
+    for (float s : scores) lo = std::min(lo, s), hi = std::max(hi, s);
+    for (size_t j = 0; j < known.size(); ++j) {
+      rows[where[j]].personal = hi > lo ? (scores[j] - lo) / (hi - lo) : 0.5f;
+    }
+    const float best_text = rows.front().text > 0 ? rows.front().text : 1.0f;
+    for (Row& r : rows) {
+      r.score = r.text / best_text +
+                static_cast<float>(options_.personal_weight) *
+                    (std::isnan(r.personal) ? 0.0f : r.personal);
+    }
+    std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+      return a.score != b.score ? a.score > b.score : a.item < b.item;
+    });
+    if (rows.size() > *k) rows.resize(*k);
+  }
+  JsonWriter w = Begin(request, set.get());
+  w.Key("q").String(*q);
+  w.Key("personalised").Bool(personal);
+  w.Key("items").BeginArray();
+  for (const Row& r : rows) {
+    w.BeginObject();
+    w.Key("item").String(store_.ItemName(r.item));
+    w.Key("score").Double(r.score);
+    w.Key("text_score").Double(r.text);
+    if (personal) w.Key("personal_score").Double(r.personal);
+    w.EndObject();
+  }
+  w.EndArray();
+  return Done(w);
 }
 
 // ---- events

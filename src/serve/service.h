@@ -21,6 +21,7 @@
 #include "core/status.h"
 #include "feature/feature_state.h"
 #include "model/registry.h"
+#include "search/text_index.h"
 #include "serve/api_keys.h"
 #include "serve/metrics.h"
 #include "store/event_store.h"
@@ -39,6 +40,10 @@ struct ServiceOptions {
   // Items of the user's history the models read (the sequence model uses its own max_len of it).
   size_t history_length = 200;
   feature::FeatureOptions features;
+  search::TextIndexOptions text;
+  // Search with a user: final = text / best text + personal_weight * (model score scaled to
+  // [0, 1] over the hits). 0 turns personal re-ranking off.
+  double personal_weight = 0.5;
   // Requests without a valid key are allowed (and treated as admin). Set only by
   // --insecure-no-auth.
   bool insecure_no_auth = false;
@@ -124,6 +129,7 @@ class Service {
   ServiceOptions options_;
   Metrics metrics_;
   feature::FeatureState features_;
+  std::unique_ptr<search::TextIndex> text_;  // the catalog's titles, categories and brands
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> next_version_{1};
   std::atomic<uint64_t> events_accepted_{0};

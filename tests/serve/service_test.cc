@@ -328,6 +328,31 @@ TEST_F(ServiceTest, TooManyEventsInOneRequestIs413) {
   EXPECT_NE(r.body.find("at most 10000"), std::string::npos);
 }
 
+TEST_F(ServiceTest, SearchFindsTitlesFiltersAndReranksForAUser) {
+  ApiResponse r = Get("/v1/search", {{"q", "number 12"}, {"k", "3"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Items(r).front(), "i12");
+  EXPECT_FALSE(Json(r.body)["personalised"].get_bool().value());
+  ApiResponse odd = Get("/v1/search", {{"q", "item"}, {"k", "30"}, {"category", "odd"}});
+  ASSERT_EQ(odd.status, 200) << odd.body;
+  const auto odd_items = Items(odd);
+  EXPECT_EQ(odd_items.size(), 14u);  // 15 odd items, i07 out of stock
+  for (const std::string& item : odd_items) EXPECT_EQ(std::stoi(item.substr(1)) % 2, 1) << item;
+  // Every title matches "item" equally: a known user's model decides the order.
+  int last = -1;
+  const std::string user = UserEndingAt(&last);
+  ApiResponse mine = Get("/v1/search", {{"q", "item"}, {"k", "3"}, {"user", user}});
+  ASSERT_EQ(mine.status, 200) << mine.body;
+  EXPECT_TRUE(Json(mine.body)["personalised"].get_bool().value());
+  EXPECT_EQ(Items(mine).front(), ItemName(ChainNext(last))) << mine.body;
+  ApiResponse nothing = Get("/v1/search", {{"q", "?!"}});
+  ASSERT_EQ(nothing.status, 200);
+  EXPECT_TRUE(Items(nothing).empty());
+  EXPECT_EQ(Get("/v1/search", {}).status, 400);
+  EXPECT_EQ(Get("/v1/search", {{"q", std::string(5000, 'a')}}).status, 400);
+  EXPECT_EQ(Get("/v1/search", {{"q", "x"}, {"category", "nope"}}).status, 400);
+}
+
 TEST_F(ServiceTest, ItemsAndUsers) {
   ApiResponse item = Get("/v1/items/i03");
   ASSERT_EQ(item.status, 200) << item.body;
