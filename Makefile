@@ -5,6 +5,10 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
+# The test binaries that hold tests labelled 'concurrent' (make tsan builds only these).
+TSAN_TARGETS = store_test nn_concurrent_test eval_test model_concurrent_test \
+               feature_concurrent_test search_concurrent_test serve_concurrent_test \
+               http_concurrent_test
 FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
@@ -34,7 +38,7 @@ tsan: setup
 	@[ -f $(TSAN_BUILD)/build.ninja ] || cmake -S . -B $(TSAN_BUILD) -G Ninja \
 	  -DCMAKE_BUILD_TYPE=Debug -DFRESHET_TSAN=ON -DFRESHET_BUILD_BENCH=OFF \
 	  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g"
-	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TARGETS)
 	cd $(TSAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L concurrent $(CTEST_ARGS)
 
 # libFuzzer (clang) on the HTTP request parser and the event JSON decoder, FUZZ_SECONDS each.

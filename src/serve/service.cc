@@ -1134,6 +1134,7 @@ ApiResponse Service::Activate(const ApiRequest& request) {
                  "{\"file\": \"model.fmdl\"} or {\"rollback\": true}");
   }
   std::vector<std::string> files;
+  bool single = false;  // "file": replace the model of its kind, keep the others
   bool rollback = false;
   for (auto [key, value] : obj) {
     if (key == "file") {
@@ -1142,6 +1143,7 @@ ApiResponse Service::Activate(const ApiRequest& request) {
         return Error(request, set.get(), 400, "file must be a non-empty string");
       }
       files.emplace_back(f);
+      single = true;
     } else if (key == "files") {
       simdjson::dom::array a;
       if (value.get_array().get(a)) return Error(request, set.get(), 400, "files must be an array");
@@ -1172,7 +1174,21 @@ ApiResponse Service::Activate(const ApiRequest& request) {
     next = current_;
     set = previous_;
   } else {
-    // With a single file, replace the model of its kind and keep the others.
+    if (single && files.size() == 1 && set) {
+      auto probe = model::LoadModel(files[0]);
+      if (!probe.ok()) {
+        return Error(request, set.get(), 400, "not activated: " + probe.status().message());
+      }
+      std::vector<std::string> merged;
+      bool replaced = false;
+      for (const ModelSet::Entry& e : set->models) {
+        const bool same = e.loaded.meta.kind == probe->meta.kind;
+        merged.push_back(same ? files[0] : e.file);
+        replaced |= same;
+      }
+      if (!replaced) merged.push_back(files[0]);
+      files = std::move(merged);
+    }
     auto loaded = LoadSet(files);
     if (!loaded.ok()) {
       return Error(request, set.get(), 400, "not activated: " + loaded.status().message());

@@ -403,6 +403,8 @@ TEST_F(ServiceTest, ActivateSwapsRollsBackAndKeepsTheOldSetOnFailure) {
   ASSERT_EQ(a.status, 200) << a.body;
   const std::string after = Json(a.body).Str("activated");
   EXPECT_NE(after, before);
+  // One file replaces the model of its kind; the swing model stays.
+  EXPECT_NE(after.find("sasrec:sasrec2.fmdl,swing:swing.fmdl"), std::string::npos) << after;
   EXPECT_EQ(Json(Get("/v1/models").body).Str("model_version"), after);
   // A missing file and a corrupt one: refused, the active set unchanged.
   ApiResponse missing = Post("/v1/models/activate", R"({"file":"/no/such/model.fmdl"})");

@@ -1,0 +1,80 @@
+// serve::Service under concurrency (also run under ThreadSanitizer): readers on every read
+// endpoint while writers post events and an admin swaps models.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "serve/service.h"
+#include "shop_fixture.h"
+
+namespace freshet::serve {
+namespace {
+
+TEST(ServiceConcurrentTest, ReadsEventsAndSwapsInterleaveWithoutErrors) {
+  testing::Shop shop;
+  ServiceOptions o;
+  o.insecure_no_auth = true;
+  auto opened = Service::Open(*shop.store, ApiKeys(), o, {shop.sasrec_file, shop.swing_file});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Service& service = **opened;
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0}, reads{0};
+  auto request = [](const char* method, std::string path,
+                    std::vector<std::pair<std::string, std::string>> query, std::string body) {
+    ApiRequest r;
+    r.method = method;
+    r.path = std::move(path);
+    r.query = std::move(query);
+    r.body = std::move(body);
+    r.request_id = "c";
+    return r;
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      int i = 0;
+      while (!stop.load()) {
+        const std::string user = "w" + std::to_string((t + i++) % 5);
+        const ApiRequest reqs[] = {
+            request("GET", "/v1/recommend", {{"user", user}, {"k", "5"}, {"explain", "true"}}, ""),
+            request("GET", "/v1/search", {{"q", "item"}, {"user", user}}, ""),
+            request("POST", "/v1/score", {}, "{\"user\":\"" + user + "\",\"items\":[\"i01\"]}"),
+            request("GET", "/v1/similar", {{"item", "i02"}}, ""),
+            request("GET", "/metrics", {}, "")};
+        for (const ApiRequest& r : reqs) {
+          ApiResponse a = service.Handle(r);
+          if (a.status != 200) ++errors;
+          ++reads;
+        }
+      }
+    });
+  }
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 60; ++i) {
+        const std::string body = "{\"user\":\"w" + std::to_string((t * 3 + i) % 5) +
+                                 "\",\"item\":\"" + testing::ItemName(i % 30) +
+                                 "\",\"type\":\"view\"}";
+        if (service.Handle(request("POST", "/v1/events", {}, body)).status != 200) ++errors;
+      }
+    });
+  }
+  for (int i = 0; i < 6; ++i) {
+    const std::string file = i % 2 == 0 ? shop.sasrec2_file : shop.sasrec_file;
+    if (service.Handle(request("POST", "/v1/models/activate", {}, "{\"file\":\"" + file + "\"}"))
+            .status != 200) {
+      ++errors;
+    }
+  }
+  while (reads.load() < 200) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  stop = true;
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+}
+
+}  // namespace
+}  // namespace freshet::serve
