@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on simulated data: simulate a shop, ingest it into a fresh store, print
-# the store's statistics, train models and compare them on held-out interactions.
+# the store's statistics, train models and compare them on held-out interactions, then serve
+# them over HTTP for a few requests.
 set -euo pipefail
 freshet=${1:-build/freshet}
 work=${DEMO_DIR:-demo-data}
@@ -36,5 +37,37 @@ echo "== 5. evaluate: rank the whole catalog for each user's held-out last inter
   --model "$work/models/sasrec.fmdl"
 
 echo
+echo "== 6. serve them over HTTP, ask a few questions, stop"
+key="demo-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+rm -f "$work/port"
+FRESHET_API_KEYS="admin:$key" "$freshet" serve --data "$work/data" --port 0 \
+  --port-file "$work/port" --model "$work/models/sasrec.fmdl" --model "$work/models/swing.fmdl" \
+  2>"$work/serve.log" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 300); do [ -s "$work/port" ] && break; sleep 0.1; done
+[ -s "$work/port" ] || { cat "$work/serve.log"; echo "demo: the server did not start" >&2; exit 1; }
+base="http://127.0.0.1:$(cat "$work/port")"
+ask() {  # METHOD PATH [BODY]
+  echo "\$ curl -X $1 $base$2${3:+ -d '$3'}"
+  curl -sS --fail-with-body -X "$1" -H "Authorization: Bearer $key" ${3:+-d "$3"} "$base$2"
+  echo
+}
+user=$(head -3 "$work/sim/events.csv" | tail -1 | cut -d, -f3)
+ask GET "/v1/recommend?user=$user&k=3&explain=true"
+ask GET "/v1/recommend?user=someone-new&k=3"
+ask POST /v1/events '[{"user":"someone-new","item":"i000046","type":"view"},{"user":"someone-new","item":"i000177","type":"cart"}]'
+ask GET "/v1/recommend?user=someone-new&k=3"
+ask GET "/v1/similar?item=i000046&k=3"
+ask GET "/v1/search?q=coffee&k=3&user=$user"
+ask POST /v1/score "{\"user\":\"$user\",\"items\":[\"i000046\",\"i000001\"]}"
+kill -TERM $server
+wait $server
+trap - EXIT
+tail -2 "$work/serve.log"
+
+echo
 echo "demo done. The store is in $work/data, the models in $work/models, a report in"
-echo "$work/report.html. Try: $freshet stats --data $work/data --json"
+echo "$work/report.html. To keep a server running (API reference: docs/api.md):"
+echo "  FRESHET_API_KEYS=admin:\$(head -c 24 /dev/urandom | base64) $freshet serve \\"
+echo "    --data $work/data --model $work/models/sasrec.fmdl --model $work/models/swing.fmdl"

@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev           # tests
   libbenchmark-dev                    # bench/
   libboost-dev                        # Boost.Beast / Asio: the HTTP server
+  curl                                # the demo's HTTP requests
   clang libclang-rt-14-dev            # libFuzzer: make fuzz
 )
 
