@@ -283,7 +283,7 @@ int Main(int argc, char** argv) {
                   "accept requests without an API key (loopback testing only)");
   serve->add_option("--durability", serve_flags.durability,
                     "when POST /v1/events answers: sync (fsynced) or batch (in the WAL, fsynced "
-                    "every 100 ms)")
+                    "every 200 ms)")
       ->capture_default_str();
   serve->add_option("--max-k", serve_flags.max_k, "largest k a request may ask for")
       ->capture_default_str();
