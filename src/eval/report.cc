@@ -247,7 +247,7 @@ padding:8px 12px;max-width:900px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 th,td{padding:4px 12px;border-bottom:1px solid #ddd;text-align:right}
 th:first-child,td:first-child{text-align:left}th{background:#f2f2f2}td.top{font-weight:bold}
-.charts{display:flex;flex-wrap:wrap;gap:16px}
+.charts{display:flex;flex-wrap:wrap;gap:16px}.scroll{overflow-x:auto;max-width:100%}
 svg.chart{width:600px;max-width:100%;height:auto;background:#fff;border:1px solid #e4e4e4}
 svg text{font-size:11px;fill:#444}svg text.ct{font-size:13px;font-weight:bold;fill:#222}
 svg .grid{stroke:#eee}svg .best{stroke:#999;stroke-dasharray:4 3}
@@ -484,7 +484,7 @@ std::string ComparisonHtml(const std::vector<EvalResult>& results) {
   }
 
   // Every metric column of the first result; the best value of each is bold.
-  out += "<h2>Metrics</h2>\n<table>\n<tr><th>model</th>";
+  out += "<h2>Metrics</h2>\n<div class=\"scroll\"><table>\n<tr><th>model</th>";
   for (const auto& [key, value] : first.metrics) out += "<th>" + HtmlEscape(key) + "</th>";
   out += "<th>train s</th><th>kept epoch</th></tr>\n";
   for (const EvalResult& r : results) {
@@ -503,7 +503,7 @@ std::string ComparisonHtml(const std::vector<EvalResult>& results) {
            (r.train.epochs.empty() ? std::string("-") : std::to_string(r.train.best_epoch)) +
            "</td></tr>\n";
   }
-  out += "</table>\n";
+  out += "</table></div>\n";
 
   const std::string k = HeadlineK(first);
   std::vector<std::string> models;
@@ -531,6 +531,27 @@ std::string ComparisonHtml(const std::vector<EvalResult>& results) {
     curves.push_back(std::move(s));
   }
   if (!curves.empty()) out += LineChart("Validation per epoch", curves, 0) + "\n";
+  // The headline NDCG per history-length bucket, one bar per model (every result shares the
+  // split, hence the buckets; a bucket a model lacks is drawn as 0).
+  if (!first.by_history_length.empty()) {
+    std::vector<std::string> buckets;
+    for (const HistoryLengthStat& b : first.by_history_length) {
+      buckets.push_back(b.label + " (" + std::to_string(b.users) + ")");
+    }
+    std::vector<std::vector<double>> by_model;
+    for (const EvalResult& r : results) {
+      std::vector<double> row;
+      for (const HistoryLengthStat& b : first.by_history_length) {
+        double v = std::numeric_limits<double>::quiet_NaN();
+        for (const HistoryLengthStat& mine : r.by_history_length) {
+          if (mine.label == b.label) v = Find(mine.metrics, "NDCG" + k);
+        }
+        row.push_back(v);
+      }
+      by_model.push_back(std::move(row));
+    }
+    out += BarChart("NDCG" + k + " by history length (users)", buckets, models, by_model) + "\n";
+  }
   out += "</div>\n";
   PageClose(out);
   return out;

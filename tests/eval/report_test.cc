@@ -117,6 +117,10 @@ TEST(ReportTest, ComparisonHtmlListsEveryModel) {
   EXPECT_EQ(html.find("b<p>r"), std::string::npos);
   EXPECT_NE(html.find("<td class=\"top\">0.5000</td>"), std::string::npos);  // best HR@10
   EXPECT_EQ(html.find("Warning"), std::string::npos);
+  // Metric bars, validation curves and NDCG by history length for every model.
+  EXPECT_EQ(Count(html, "<svg"), 3u);
+  EXPECT_NE(html.find("NDCG@10 by history length"), std::string::npos);
+  EXPECT_NE(html.find("<title>3-5 (2), sasrec: 0.1250</title>"), std::string::npos);
   results[1].protocol = "temporal:0.2";
   EXPECT_NE(ComparisonHtml(results).find("Warning"), std::string::npos);
   ExpectSelfContainedHtml(ComparisonHtml({}));
