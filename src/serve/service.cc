@@ -18,7 +18,7 @@ namespace freshet::serve {
 
 // What filters and responses read from the catalog, by dense item id. Rebuilt (copy on write)
 // when the dictionary grows; readers hold a shared_ptr to the version they started with.
-struct Service::CatalogView {
+struct CatalogView {
   uint32_t num_items = 0;
   std::vector<uint32_t> category;  // index into categories; kNoCategory when none
   std::vector<uint8_t> out_of_stock;
@@ -154,12 +154,47 @@ void TopK(std::span<const float> scores, size_t k, Keep keep, std::vector<Scored
   std::sort_heap(out->begin(), out->end(), better);
 }
 
+
 const ModelSet::Entry* FindModel(const ModelSet* set, std::string_view kind) {
   if (set == nullptr) return nullptr;
   for (const ModelSet::Entry& e : set->models) {
     if (e.loaded.meta.kind == kind) return &e;
   }
   return nullptr;
+}
+
+// ?category=: kNoCategory when absent; nullopt with *why when the catalog has no such category.
+std::optional<uint32_t> CategoryParam(const ApiRequest& r, const CatalogView& cat,
+                                      std::string* why) {
+  auto c = Param(r, "category");
+  if (!c) return CatalogView::kNoCategory;
+  auto found = cat.category_ids.find(std::string(*c));
+  if (found == cat.category_ids.end()) {
+    *why = "category '" + std::string(*c) + "' is not in the catalog";
+    return std::nullopt;
+  }
+  return found->second;
+}
+
+// ?model=: the primary model when absent (null when none is loaded); false with *why when the
+// named kind is not active.
+bool ModelParam(const ApiRequest& r, const ModelSet* set, const ModelSet::Entry** entry,
+                std::string* why) {
+  *entry = set != nullptr && !set->models.empty() ? &set->models[0] : nullptr;
+  auto m = Param(r, "model");
+  if (!m) return true;
+  *entry = FindModel(set, *m);
+  if (*entry == nullptr) *why = "no active " + std::string(*m) + " model (GET /v1/models)";
+  return *entry != nullptr;
+}
+
+void WriteFallback(JsonWriter& w, const char* fallback) {
+  w.Key("fallback");
+  if (fallback != nullptr) {
+    w.String(fallback);
+  } else {
+    w.Null();
+  }
 }
 
 float Cosine(const ModelSet::Entry& e, ItemId a, ItemId b) {
@@ -259,7 +294,7 @@ std::shared_ptr<const ModelSet> Service::models() const {
   return current_;
 }
 
-std::shared_ptr<const Service::CatalogView> Service::catalog() const {
+std::shared_ptr<const CatalogView> Service::catalog() const {
   std::lock_guard lock(mu_);
   return catalog_;
 }
@@ -455,15 +490,9 @@ ApiResponse Service::Recommend(const ApiRequest& request) {
       }
     }
   }
-  uint32_t category = CatalogView::kNoCategory;
-  if (auto c = Param(request, "category")) {
-    auto found = cat->category_ids.find(std::string(*c));
-    if (found == cat->category_ids.end()) {
-      return Error(request, set.get(), 400,
-                   "category '" + std::string(*c) + "' is not in the catalog");
-    }
-    category = found->second;
-  }
+  const std::optional<uint32_t> category_param = CategoryParam(request, *cat, &why);
+  if (!category_param) return Error(request, set.get(), 400, why);
+  const uint32_t category = *category_param;
   bool explain = false;
   if (auto e = Param(request, "explain")) {
     auto b = ParseBool(*e);
@@ -471,13 +500,7 @@ ApiResponse Service::Recommend(const ApiRequest& request) {
     explain = *b;
   }
   const ModelSet::Entry* entry = nullptr;
-  if (set && !set->models.empty()) entry = &set->models[0];
-  if (auto m = Param(request, "model")) {
-    entry = FindModel(set.get(), *m);
-    if (entry == nullptr) {
-      return Error(request, set.get(), 400, "no active " + std::string(*m) + " model (GET /v1/models)");
-    }
-  }
+  if (!ModelParam(request, set.get(), &entry, &why)) return Error(request, set.get(), 400, why);
 
   const std::optional<UserId> uid = store_.FindUser(*user);
   std::vector<ItemId> history;
@@ -523,11 +546,7 @@ ApiResponse Service::Recommend(const ApiRequest& request) {
   JsonWriter w = Begin(request, set.get());
   w.Key("user").String(*user);
   w.Key("model").String(personal ? entry->loaded.meta.kind : std::string("popularity"));
-  if (fallback) {
-    w.Key("fallback").String(fallback);
-  } else {
-    w.Key("fallback").Null();
-  }
+  WriteFallback(w, fallback);
   w.Key("items").BeginArray();
   for (const Scored& s : top) {
     w.BeginObject();
@@ -592,13 +611,8 @@ ApiResponse Service::Similar(const ApiRequest& request) {
   if (!k) return Error(request, set.get(), 400, why);
   const std::optional<ItemId> iid = store_.FindItem(*item);
   if (!iid) return Error(request, set.get(), 404, "unknown item '" + std::string(*item) + "'");
-  const ModelSet::Entry* entry = set && !set->models.empty() ? &set->models[0] : nullptr;
-  if (auto m = Param(request, "model")) {
-    entry = FindModel(set.get(), *m);
-    if (entry == nullptr) {
-      return Error(request, set.get(), 400, "no active " + std::string(*m) + " model (GET /v1/models)");
-    }
-  }
+  const ModelSet::Entry* entry = nullptr;
+  if (!ModelParam(request, set.get(), &entry, &why)) return Error(request, set.get(), 400, why);
   std::vector<std::pair<ItemId, float>> found;
   const char* fallback = nullptr;
   if (entry != nullptr && *iid < entry->loaded.model->num_items()) {
@@ -617,11 +631,7 @@ ApiResponse Service::Similar(const ApiRequest& request) {
   JsonWriter w = Begin(request, set.get());
   w.Key("item").String(*item);
   w.Key("model").String(fallback ? std::string("popularity") : entry->loaded.meta.kind);
-  if (fallback) {
-    w.Key("fallback").String(fallback);
-  } else {
-    w.Key("fallback").Null();
-  }
+  WriteFallback(w, fallback);
   w.Key("items").BeginArray();
   for (auto [i, s] : found) {
     w.BeginObject();
@@ -769,15 +779,9 @@ ApiResponse Service::Search(const ApiRequest& request) {
   std::string why;
   const auto k = ParseK(Param(request, "k"), options_.default_k, options_.max_k, &why);
   if (!k) return Error(request, set.get(), 400, why);
-  uint32_t category = CatalogView::kNoCategory;
-  if (auto c = Param(request, "category")) {
-    auto found = cat->category_ids.find(std::string(*c));
-    if (found == cat->category_ids.end()) {
-      return Error(request, set.get(), 400,
-                   "category '" + std::string(*c) + "' is not in the catalog");
-    }
-    category = found->second;
-  }
+  const std::optional<uint32_t> category_param = CategoryParam(request, *cat, &why);
+  if (!category_param) return Error(request, set.get(), 400, why);
+  const uint32_t category = *category_param;
   const auto user = Param(request, "user");
   if (user && BadId(*user)) return Error(request, set.get(), 400, "user must be 1 to 256 bytes");
   search::FilterFn keep([&](ItemId i) {

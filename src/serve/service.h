@@ -65,6 +65,9 @@ struct ApiResponse {
   Endpoint endpoint = Endpoint::kOther;  // for metrics
 };
 
+// Catalog fields the filters and responses read (defined in service.cc).
+struct CatalogView;
+
 // The models being served and a version that changes on every activation.
 struct ModelSet {
   struct Entry {
@@ -119,8 +122,7 @@ class Service {
   // Loads files into a new ModelSet with the next version. Errors name the file.
   Result<std::shared_ptr<const ModelSet>> LoadSet(const std::vector<std::string>& files);
   void Publish(std::shared_ptr<const ModelSet> set);
-  // Catalog fields the filters and responses read, refreshed when items arrive.
-  struct CatalogView;
+  // The catalog view, refreshed when items arrive.
   std::shared_ptr<const CatalogView> catalog() const;
   Status RefreshCatalog();
 
