@@ -228,8 +228,11 @@ LossValue SharedNegativeSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden,
   if (ws.h.rows() < chunk || ws.h.cols() != dim) {
     ws.h.resize(chunk, dim);
     ws.dh.resize(chunk, dim);
+    ws.hs.resize(chunk, dim);
   }
   ws.rows.resize(static_cast<size_t>(chunk));
+  ws.factor.resize(static_cast<size_t>(chunk));
+  ws.pos_grad.resize(static_cast<size_t>(chunk));
   constexpr T kMinusInf = -std::numeric_limits<T>::infinity();
   LossValue loss;
   d_hidden.setZero();
@@ -265,17 +268,24 @@ LossValue SharedNegativeSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden,
       const T sum = row.sum() + e_pos;
       loss.sum += static_cast<double>(mx) + std::log(static_cast<double>(sum)) -
                   static_cast<double>(positive);
-      // G = softmax * grad_scale, minus grad_scale at the target: scale the exp row in place.
+      // G = softmax * grad_scale, minus grad_scale at the target. The row stays unnormalised:
+      // its factor f = grad_scale / sum is applied to the [m x dim] sides below, which saves a
+      // pass over the [m x K] logits.
       const T f = grad_scale / sum;
-      row *= f;
+      ws.factor[i] = f;
       const T g_pos = f * e_pos - grad_scale;
-      dh.row(i) = g_pos * items.row(target);
       d_items.row(target) += g_pos * h.row(i);
+      ws.hs.row(i) = f * h.row(i);
+      ws.pos_grad[i] = g_pos;
     }
     loss.count += m;
-    dh.noalias() += logits * ws.negatives;
-    ws.d_negatives.noalias() += logits.transpose() * h;
-    for (int i = 0; i < m; ++i) d_hidden.row(ws.rows[i]) = dh.row(i);
+    // d_hidden = diag(f) (U negatives) + g_pos e_target; d_negatives += U^T (diag(f) H).
+    dh.noalias() = logits * ws.negatives;
+    ws.d_negatives.noalias() += logits.transpose() * ws.hs.topRows(m);
+    for (int i = 0; i < m; ++i) {
+      d_hidden.row(ws.rows[i]) =
+          ws.factor[i] * dh.row(i) + ws.pos_grad[i] * items.row(targets[ws.rows[i]]);
+    }
   }
   for (Eigen::Index j = 0; j < k; ++j) d_items.row(negatives[j]) += ws.d_negatives.row(j);
   return loss;

@@ -127,7 +127,10 @@ class SharedNegativeSoftmaxLoss {
     Matrix<T> logits;                // [chunk_rows, K]
     Matrix<T> h;                     // gathered hidden rows of the chunk
     Matrix<T> dh;                    // their gradient
+    Matrix<T> hs;                    // gathered rows scaled by factor
     std::vector<Eigen::Index> rows;  // which hidden rows the chunk holds
+    std::vector<T> factor;           // grad_scale / sum of exp, per chunk row
+    std::vector<T> pos_grad;         // the target logit's gradient, per chunk row
     std::vector<std::pair<ItemId, Eigen::Index>> sorted;  // (negative id, column), by id
   };
 
