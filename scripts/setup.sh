@@ -8,6 +8,7 @@ PACKAGES=(
   librocksdb-dev                      # the embedded store
   libsimdjson-dev                     # JSON input
   libeigen3-dev                       # dense math for the models
+  libhnswlib-dev                      # HNSW graph for approximate top-k retrieval (src/index)
   libfmt-dev libcli11-dev             # output formatting, command line
   libgtest-dev libgmock-dev           # tests
   libbenchmark-dev                    # bench/
