@@ -287,6 +287,17 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--max-k", serve_flags.max_k, "largest k a request may ask for")
       ->capture_default_str();
+  serve->add_option("--index", serve_flags.index,
+                    "retrieval for vector models: auto (exact below --exact-below items, else "
+                    "HNSW), exact or hnsw")
+      ->capture_default_str();
+  serve->add_option("--exact-below", serve_flags.exact_below,
+                    "with --index auto: catalogs smaller than this are scanned exactly")
+      ->capture_default_str();
+  serve->add_option("--hnsw-ef", serve_flags.hnsw_ef,
+                    "HNSW search beam width (recall against latency)")
+      ->capture_default_str();
+  serve->add_option("--hnsw-m", serve_flags.hnsw_m, "HNSW links per node")->capture_default_str();
   serve->add_option("--body-limit-mb", serve_flags.body_limit_mb, "largest request body, MiB")
       ->capture_default_str();
   serve->add_option("--read-timeout", serve_flags.read_timeout_s,

@@ -68,6 +68,10 @@ int RunServe(const ServeFlags& f) {
 
   serve::ServiceOptions options;
   options.max_k = f.max_k;
+  options.index.kind = f.index;
+  options.index.exact_below = f.exact_below;
+  options.index.hnsw.ef_search = f.hnsw_ef;
+  options.index.hnsw.M = f.hnsw_m;
   options.insecure_no_auth = f.insecure_no_auth;
   if (!f.quiet) fmt::print(stderr, "freshet serve: loading state from {}\n", f.data);
   auto service = serve::Service::Open(**store, std::move(*keys), options, f.model_files);
@@ -89,8 +93,15 @@ int RunServe(const ServeFlags& f) {
                "model changes included; do not expose this port\n");
   }
   auto set = svc->models();
-  fmt::print(stderr, "freshet serve: listening on http://{}:{} (models: {})\n", f.bind, port,
-             set ? set->label : "none, popularity only");
+  std::string retrieval;
+  for (size_t i = 0; set && i < set->models.size(); ++i) {
+    const serve::ModelSet::Entry& e = set->models[i];
+    retrieval += (retrieval.empty() ? "" : ", ") + e.loaded.meta.kind + " " +
+                 (e.index ? std::string(e.index->kind()) + " index" : std::string("catalog scan"));
+  }
+  fmt::print(stderr, "freshet serve: listening on http://{}:{} (models: {}; retrieval: {})\n",
+             f.bind, port, set ? set->label : "none, popularity only",
+             retrieval.empty() ? "popularity" : retrieval);
   if (!f.port_file.empty()) {
     std::ofstream out(f.port_file + ".tmp");
     out << port << "\n";

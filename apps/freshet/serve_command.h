@@ -17,6 +17,10 @@ struct ServeFlags {
   bool insecure_no_auth = false;
   std::string durability = "batch";
   size_t max_k = 500;
+  std::string index = "auto";  // auto | exact | hnsw
+  size_t exact_below = 20000;
+  size_t hnsw_ef = 64;
+  size_t hnsw_m = 16;
   size_t body_limit_mb = 8;
   int read_timeout_s = 30;
   std::string port_file;  // write the bound port here once listening (tests, scripts)

@@ -269,6 +269,9 @@ Result<std::shared_ptr<const ModelSet>> Service::LoadSet(const std::vector<std::
         for (int d = 0; d < dim; ++d) sq += e.item_vectors[i * dim + d] * e.item_vectors[i * dim + d];
         e.item_norms[i] = std::sqrt(sq);
       }
+      auto built = index::BuildIndex(options_.index, static_cast<uint32_t>(dim), e.item_vectors, n);
+      if (!built.ok()) return Status::InvalidArgument(file + ": index: " + built.status().message());
+      e.index = std::move(*built);
     }
     set->models.push_back(std::move(e));
   }
@@ -527,7 +530,17 @@ ApiResponse Service::Recommend(const ApiRequest& request) {
   if (model != nullptr && !history.empty()) {
     bool any_known = false;
     for (ItemId h : history) any_known |= h < model->num_items();
-    if (any_known) {
+    if (any_known && entry->index) {
+      // Vector model: the user's query vector against the item index, filters applied inside.
+      thread_local std::vector<float> query;
+      thread_local std::vector<index::Hit> hits;
+      query.resize(static_cast<size_t>(model->vector_dim()));
+      if (model->QueryVector(uid.value_or(kNoId), history, query)) {
+        entry->index->Search(query, *k, keep, &hits);
+        for (const index::Hit& h : hits) top.push_back({h.item, h.score});
+        personal = true;
+      }
+    } else if (any_known) {
       const size_t n = model->num_items();
       std::vector<float>& scores = ScoreScratch(n);
       model->ScoreAll(uid.value_or(kNoId), history, {scores.data(), n});
@@ -1091,6 +1104,7 @@ void WriteSet(JsonWriter& w, const ModelSet& set) {
     w.Key("trained_on").String(e.loaded.meta.dataset);
     w.Key("protocol").String(e.loaded.meta.protocol);
     w.Key("items").Uint(e.loaded.meta.num_items);
+    w.Key("retrieval").String(e.index ? std::string(e.index->kind()) : std::string("scan"));
     w.Key("train_seconds").Double(e.loaded.meta.report.seconds);
     w.Key("options").BeginObject();
     for (const auto& [k, v] : e.loaded.model->params()) w.Key(k).String(v);

@@ -20,6 +20,7 @@
 
 #include "core/status.h"
 #include "feature/feature_state.h"
+#include "index/vector_index.h"
 #include "model/registry.h"
 #include "search/text_index.h"
 #include "serve/api_keys.h"
@@ -41,6 +42,9 @@ struct ServiceOptions {
   size_t history_length = 200;
   feature::FeatureOptions features;
   search::TextIndexOptions text;
+  // Retrieval for vector models (SASRec, BPR): exact top-k below index.exact_below items, HNSW
+  // above (kind "auto"); "exact" or "hnsw" force one. Other models score the catalog.
+  index::IndexOptions index;
   // Search with a user: final = text / best text + personal_weight * (model score scaled to
   // [0, 1] over the hits). 0 turns personal re-ranking off.
   double personal_weight = 0.5;
@@ -75,6 +79,7 @@ struct ModelSet {
     model::LoadedModel loaded;
     std::vector<float> item_vectors;  // vector models: for explain (cosine to history items)
     std::vector<float> item_norms;
+    std::unique_ptr<index::VectorIndex> index;  // vector models: retrieval
   };
   std::vector<Entry> models;  // models[0] is the primary: recommend uses it unless asked
   uint64_t version = 0;

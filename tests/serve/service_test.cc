@@ -177,6 +177,33 @@ TEST_F(ServiceTest, FiltersExcludeSeenKeepACategoryAndNeverShowOutOfStock) {
   for (const std::string& item : Items(pop)) EXPECT_NE(item, ItemName(7));
 }
 
+TEST_F(ServiceTest, HnswRetrievalAgreesAndKeepsKUnderFilters) {
+  ServiceOptions o;
+  o.index.kind = "hnsw";
+  auto hnsw = Service::Open(*shop_->store, Keys(), o, {shop_->sasrec_file});
+  ASSERT_TRUE(hnsw.ok()) << hnsw.status().ToString();
+  int last = -1;
+  const std::string user = UserEndingAt(&last);
+  auto ask = [&](Service& s, std::vector<std::pair<std::string, std::string>> query) {
+    ApiRequest r;
+    r.method = "GET";
+    r.path = "/v1/recommend";
+    r.query = std::move(query);
+    r.api_key = kRead;
+    r.request_id = "h";
+    return s.Handle(r);
+  };
+  ApiResponse a = ask(**hnsw, {{"user", user}, {"k", "5"}});
+  ApiResponse b = ask(*service_, {{"user", user}, {"k", "5"}});
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(Items(a).front(), ItemName(ChainNext(last)));
+  EXPECT_EQ(Items(a), Items(b));  // 30 items: the graph finds the exact top 5
+  ApiResponse even = ask(**hnsw, {{"user", user}, {"k", "30"}, {"category", "even"}});
+  EXPECT_EQ(Items(even).size(), 15u) << even.body;
+  ApiResponse models = Get("/v1/models");
+  EXPECT_NE(models.body.find("\"retrieval\":\"exact\""), std::string::npos) << models.body;
+}
+
 TEST_F(ServiceTest, ExplainGivesAReasonPerItem) {
   int last = -1;
   const std::string user = UserEndingAt(&last);
