@@ -6,7 +6,12 @@
 #
 #   bench/serve_load.sh [--items N] [--users N] [--days N] [--connections C] [--duration S]
 #                       [--server-threads T] [--wrk-threads T] [--work DIR] [--index auto|exact|hnsw]
+#                       [--rate R]
 #
+# Without --rate every connection sends its next request as soon as the last is answered (the
+# server's saturation throughput; latency is then mostly queueing: connections / throughput).
+# --rate R paces each connection (wrk's delay hook) so that together they offer about R requests/s,
+# the latency a shop sees at that load.
 # The shop and the model are made once per work directory (default /tmp/freshet-load) and reused.
 set -euo pipefail
 
@@ -20,6 +25,7 @@ server_threads=2
 wrk_threads=2
 work=/tmp/freshet-load
 index=auto
+rate=0
 die() { echo "serve_load: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,7 +38,8 @@ while [ $# -gt 0 ]; do
     --wrk-threads) wrk_threads="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
     --index) index="$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --rate) rate="$2"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (--help lists them)" ;;
   esac
 done
@@ -55,7 +62,8 @@ if [ ! -f "$shop/sasrec.fmdl" ]; then
 fi
 # Users with interactions, for the request mix.
 cut -d, -f3,5 "$shop/sim/events.csv" | grep -E ',(view|click|cart|buy)$' | cut -d, -f1 |
-  sort -u | head -5000 > "$work/users.txt"
+  sort -u > "$work/all-users.txt"
+head -5000 "$work/all-users.txt" > "$work/users.txt"
 [ -s "$work/users.txt" ] || die "no users with interactions in the simulated shop"
 
 key="load-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -66,6 +74,10 @@ local i = 0
 request = function()
   i = i + 1
   return wrk.format("GET", "/v1/recommend?k=10&user=" .. users[(i % #users) + 1], {["X-API-Key"] = "$key"})
+end
+local pause_ms = $( [ "$rate" -gt 0 ] && echo "$connections * 1000 / $rate" || echo 0 )
+if pause_ms > 0 then
+  delay = function() return pause_ms end
 end
 done = function(summary, latency, requests)
   io.write(string.format("RESULT requests=%d seconds=%.3f rps=%.1f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f p999_ms=%.3f errors_status=%d errors_connect=%d errors_read=%d errors_timeout=%d\n",
@@ -98,7 +110,7 @@ wait $server || true
 trap - EXIT
 result=$(grep '^RESULT' "$work/wrk.txt")
 echo
-echo "serve_load: $items items, $users users, index $index, $server_threads server threads, wrk $wrk_threads threads / $connections connections, ${duration} s"
+echo "serve_load: $items items, $users users, index $index, $server_threads server threads, wrk $wrk_threads threads / $connections connections, ${duration} s, offered rate: $([ "$rate" -gt 0 ] && echo "$rate/s" || echo "as fast as answered")"
 echo "  machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(date -u +%Y-%m-%d)"
 echo "  $result"
 echo "  server RSS: $rss_before before the run, $rss_after after"
