@@ -4,6 +4,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <mutex>
@@ -225,13 +226,36 @@ class Session : public std::enable_shared_from_this<Session> {
     bhttp::async_write(stream_, res_,
                        [self = shared_from_this(), close](beast::error_code ec, size_t) {
                          self->busy_ = false;
-                         if (ec || close) {
+                         if (ec) {
                            self->Close();
+                         } else if (close) {
+                           self->Linger();
                          } else {
                            self->Read();
                          }
                        });
   }
+
+  // A lingering close: stop sending, then read and discard what the client still sends (the rest
+  // of a refused 8 MB body, say) until it closes or kLinger passes. Closing at once with unread
+  // input makes the kernel send a reset, and a client still sending would lose the answer.
+  void Linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(kLinger);
+    Drain();
+  }
+  void Drain() {
+    stream_.async_read_some(asio::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) {
+                                self->Close();
+                              } else {
+                                self->Drain();
+                              }
+                            });
+  }
+  static constexpr std::chrono::seconds kLinger{2};
 
   void Close() {
     if (closed_) return;
@@ -246,6 +270,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Server::Impl& server_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> res_;
+  std::array<char, 4096> drain_;
   bool busy_ = false;    // a request is being handled or its answer written
   bool closed_ = false;
 };

@@ -120,12 +120,12 @@ HttpResult HttpConnection::Request(const std::string& method, const std::string&
            "\r\n";
   }
   req += "\r\n" + body;
-  if (!Send(req)) {
-    HttpResult r;
-    r.error = "send failed";
-    return r;
-  }
-  return Read();
+  // A server may answer (413, say) and stop reading before the whole request is sent: read the
+  // answer even when the send fails part-way.
+  const bool sent = Send(req);
+  HttpResult r = Read();
+  if (!sent && r.status == 0) r.error = "send failed; " + r.error;
+  return r;
 }
 
 bool HttpConnection::ClosedByPeer(int timeout_ms) {
