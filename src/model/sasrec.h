@@ -6,8 +6,9 @@
 //  - "ce" (the default): cross-entropy of the next item against a softmax (Klenitskiy & Vasilev,
 //    "Turning Dross Into Gold Loss: is BERT4Rec really better than SASRec?", RecSys 2023, report
 //    that this closes most of the gap to later models): over ce_negatives = 4096 negatives shared
-//    per batch and importance-weighted (the full softmax's quality on Amazon Beauty and Sports at
-//    a fifth of its cost), or over the whole catalog with ce_negatives = 0.
+//    per batch and importance-weighted (the full softmax's quality on Amazon Beauty and Sports in
+//    under half its time per epoch; docs/models.md), or over the whole catalog with
+//    ce_negatives = 0.
 //  - "bce": the paper's binary cross-entropy of the next item against `negatives` sampled items.
 // Because the model reads the history it is given, a user unseen at training time is served
 // from their first events with no retraining. An empty history falls back to popularity.

@@ -118,6 +118,28 @@ LossValue SampledSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden,
   return loss;
 }
 
+namespace {
+
+// The chunked softmax losses score only rows that have a target: copies the next up to `chunk` of
+// them, from *next on, into h's first rows and their indexes into rows, and advances *next past
+// them. Returns how many were copied (0 at the end). REQUIRES: h and rows hold `chunk` entries.
+template <typename T>
+int GatherTargetRows(ConstMatrixRef<T> hidden, std::span<const ItemId> targets,
+                     Eigen::Index num_items, int chunk, Eigen::Index* next, Matrix<T>& h,
+                     std::vector<Eigen::Index>& rows) {
+  int m = 0;
+  for (; *next < hidden.rows() && m < chunk; ++*next) {
+    if (targets[*next] == kNoId) continue;
+    assert(targets[*next] < num_items);
+    rows[m] = *next;
+    h.row(m) = hidden.row(*next);
+    ++m;
+  }
+  return m;
+}
+
+}  // namespace
+
 template <typename T>
 FullSoftmaxLoss<T>::Workspace::Workspace(const FullSoftmaxLoss& loss, int num_items, int dim)
     : logits(loss.options().chunk_rows, num_items),
@@ -149,15 +171,7 @@ LossValue FullSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden, std::span<const 
   d_hidden.setZero();
   Eigen::Index next = 0;
   while (next < n) {
-    // Gather the next `chunk` rows that have a target.
-    int m = 0;
-    for (; next < n && m < chunk; ++next) {
-      if (targets[next] == kNoId) continue;
-      assert(targets[next] < num_items);
-      ws.rows[m] = next;
-      ws.h.row(m) = hidden.row(next);
-      ++m;
-    }
+    const int m = GatherTargetRows(hidden, targets, num_items, chunk, &next, ws.h, ws.rows);
     if (m == 0) break;
     auto h = ws.h.topRows(m);
     auto logits = ws.logits.topLeftCorner(m, num_items);
@@ -238,14 +252,7 @@ LossValue SharedNegativeSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden,
   d_hidden.setZero();
   Eigen::Index next = 0;
   while (next < n) {
-    int m = 0;
-    for (; next < n && m < chunk; ++next) {
-      if (targets[next] == kNoId) continue;
-      assert(targets[next] < items.rows());
-      ws.rows[m] = next;
-      ws.h.row(m) = hidden.row(next);
-      ++m;
-    }
+    const int m = GatherTargetRows(hidden, targets, items.rows(), chunk, &next, ws.h, ws.rows);
     if (m == 0) break;
     auto h = ws.h.topRows(m);
     auto logits = ws.logits.topLeftCorner(m, k);

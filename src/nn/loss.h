@@ -112,7 +112,7 @@ class FullSoftmaxLoss {
 // negatives drawn once per batch (as in Mezentsev et al., "Scalable Cross-Entropy Loss for
 // Sequential Recommendations with Large Item Catalogs", RecSys 2024, and gSASRec's many-negative
 // setting). Scoring K shared items is three [rows x dim] x [dim x K] products instead of three over
-// the catalog, so K = catalog / 10 costs a tenth of FullSoftmaxLoss. Negative j's logit gets
+// the catalog, so K = catalog / 10 does a tenth of FullSoftmaxLoss's multiply-adds. Negative j's logit gets
 // + log_weights[j]: for K draws with replacement from a sampler that picks item i with
 // probability q_i, pass -log(K q_j), and the sum over the negatives becomes an unbiased
 // importance-sampled estimate of the sum over the catalog (Bengio & Senecal 2008), so the loss

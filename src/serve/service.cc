@@ -232,7 +232,7 @@ Result<std::unique_ptr<Service>> Service::Open(store::EventStore& store, ApiKeys
   store::EventTable table;
   FRESHET_RETURN_IF_ERROR(store.LoadEventTable(&table));
   s->features_.Replay(table);
-  FRESHET_RETURN_IF_ERROR(s->RefreshCatalog());
+  FRESHET_RETURN_IF_ERROR(s->LoadCatalog());
   FRESHET_ASSIGN_OR_RETURN(s->text_, search::BuildTextIndex(store, options.text));
   if (!model_files.empty()) {
     FRESHET_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSet> set, s->LoadSet(model_files));
@@ -302,12 +302,9 @@ std::shared_ptr<const CatalogView> Service::catalog() const {
   return catalog_;
 }
 
-Status Service::RefreshCatalog() {
+Status Service::LoadCatalog() {
   const uint32_t n = store_.counts().items;
-  std::shared_ptr<const CatalogView> old = catalog();
-  if (old && old->num_items == n) return Status::OK();
   auto view = std::make_shared<CatalogView>();
-  if (old) *view = *old;  // categories seen so far keep their ids
   view->num_items = n;
   view->category.resize(n, CatalogView::kNoCategory);
   view->out_of_stock.resize(n, 0);
@@ -323,9 +320,24 @@ Status Service::RefreshCatalog() {
     return true;
   }));
   std::lock_guard lock(mu_);
-  // Two refreshes may race; keep the larger view.
-  if (!catalog_ || catalog_->num_items <= view->num_items) catalog_ = std::move(view);
+  catalog_ = std::move(view);
   return Status::OK();
+}
+
+void Service::ExtendCatalog() {
+  const uint32_t n = store_.counts().items;
+  std::shared_ptr<const CatalogView> old = catalog();
+  if (old->num_items >= n) return;
+  // Items first seen while serving come from events: the server holds the store, and nothing
+  // writes catalog entries meanwhile, so they have no category and count as in stock. No store
+  // scan on the event path.
+  auto view = std::make_shared<CatalogView>(*old);
+  view->num_items = n;
+  view->category.resize(n, CatalogView::kNoCategory);
+  view->out_of_stock.resize(n, 0);
+  std::lock_guard lock(mu_);
+  // Two extensions may race; keep the larger view.
+  if (catalog_->num_items < view->num_items) catalog_ = std::move(view);
 }
 
 // ---- routing
@@ -979,11 +991,7 @@ ApiResponse Service::Events(const ApiRequest& request) {
       const std::optional<ItemId> i = e.item.empty() ? std::nullopt : store_.FindItem(e.item);
       if (u) features_.Apply(*u, i.value_or(kNoId), e.type, e.ts_ms);
     }
-    if (catalog()->num_items != store_.counts().items) {
-      if (Status s = RefreshCatalog(); !s.ok()) {
-        return Error(request, set.get(), 500, "events stored, catalog refresh failed: " + s.message());
-      }
-    }
+    ExtendCatalog();
   }
   events_accepted_ += stats.accepted;
   events_duplicate_ += stats.duplicates;

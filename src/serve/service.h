@@ -127,9 +127,10 @@ class Service {
   // Loads files into a new ModelSet with the next version. Errors name the file.
   Result<std::shared_ptr<const ModelSet>> LoadSet(const std::vector<std::string>& files);
   void Publish(std::shared_ptr<const ModelSet> set);
-  // The catalog view, refreshed when items arrive.
+  // The catalog view: read from the store at Open, extended when events bring new items.
   std::shared_ptr<const CatalogView> catalog() const;
-  Status RefreshCatalog();
+  Status LoadCatalog();
+  void ExtendCatalog();
 
   store::EventStore& store_;
   ApiKeys keys_;
