@@ -13,6 +13,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev           # tests
   libbenchmark-dev                    # bench/
   libboost-dev                        # Boost.Beast / Asio: the HTTP server
+  libhiredis-dev                      # Redis Streams client: live event source (src/stream)
+  redis-server                        # a real Redis for the stream tests (started by the tests)
   curl                                # the demo's HTTP requests
   clang libclang-rt-14-dev            # libFuzzer: make fuzz
 )

@@ -978,20 +978,11 @@ ApiResponse Service::Events(const ApiRequest& request) {
   }
   store::AppendStats stats;
   if (!events.empty()) {
-    if (Status s = store_.Append(events, keys, &stats); !s.ok()) {
+    if (Status s = Ingest(events, keys, &stats); !s.ok()) {
       // Nothing of the batch was acknowledged: the client may retry it whole.
       return Error(request, set.get(), s.IsInvalidArgument() ? 400 : 503,
                    "events not stored: " + s.message());
     }
-    // Durable: now visible to the next request. Duplicates were not written and change nothing.
-    for (size_t j = 0; j < events.size(); ++j) {
-      if (stats.seqs[j] == store::AppendStats::kDuplicate) continue;
-      const Event& e = events[j];
-      const std::optional<UserId> u = store_.FindUser(e.user);
-      const std::optional<ItemId> i = e.item.empty() ? std::nullopt : store_.FindItem(e.item);
-      if (u) features_.Apply(*u, i.value_or(kNoId), e.type, e.ts_ms);
-    }
-    ExtendCatalog();
   }
   events_accepted_ += stats.accepted;
   events_duplicate_ += stats.duplicates;
@@ -1017,6 +1008,26 @@ ApiResponse Service::Events(const ApiRequest& request) {
     w.EndObject();
   }
   return Done(w, status);
+}
+
+Status Service::Ingest(std::span<const Event> events, std::span<const std::string> keys,
+                       store::AppendStats* stats) {
+  const size_t first = stats->seqs.size();
+  FRESHET_RETURN_IF_ERROR(store_.Append(events, keys, stats));
+  // Durable: now visible to the next request. Duplicates were not written and change nothing.
+  for (size_t j = 0; j < events.size(); ++j) {
+    if (stats->seqs[first + j] == store::AppendStats::kDuplicate) continue;
+    const Event& e = events[j];
+    const std::optional<UserId> u = store_.FindUser(e.user);
+    const std::optional<ItemId> i = e.item.empty() ? std::nullopt : store_.FindItem(e.item);
+    if (u) features_.Apply(*u, i.value_or(kNoId), e.type, e.ts_ms);
+  }
+  ExtendCatalog();
+  return Status::OK();
+}
+
+void Service::AddMetricsSource(std::function<void(std::string* out)> fn) {
+  metrics_sources_.push_back(std::move(fn));
 }
 
 // ---- items, users
@@ -1265,6 +1276,7 @@ ApiResponse Service::RenderMetrics() {
   out += "# HELP freshet_uptime_seconds Seconds since the server started.\n"
          "# TYPE freshet_uptime_seconds gauge\nfreshet_uptime_seconds " +
          std::to_string(uptime) + "\n";
+  for (const auto& source : metrics_sources_) source(&out);
   return r;
 }
 

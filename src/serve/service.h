@@ -11,8 +11,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -101,6 +103,20 @@ class Service {
   // any number of calls run concurrently, including with event ingestion and model activation.
   ApiResponse Handle(const ApiRequest& request);
 
+  // The one path for live events from any source (POST /v1/events, the Redis stream): writes
+  // them to the store (durable under the store's durability before it returns), then applies
+  // each newly written event to the feature state, the catalog view and the online learners, so
+  // the next request sees it. keys[i] is events[i]'s dedupe key ("id:<event_id>", or a
+  // source-specific key such as "redis:<stream>:<entry id>"; empty: never a duplicate). Events
+  // must have passed ValidateEvent. On error nothing of the batch is acknowledged (the store's
+  // Append contract) and the caller may retry it whole. Thread-safe.
+  Status Ingest(std::span<const Event> events, std::span<const std::string> keys,
+                store::AppendStats* stats);
+
+  // Adds Prometheus text to /metrics (a live source's counters). fn is called on request
+  // threads, concurrently: it must be thread-safe. Call before serving starts.
+  void AddMetricsSource(std::function<void(std::string* out)> fn);
+
   // Readiness: false while shutting down (readyz then answers 503).
   void SetDraining() { draining_.store(true); }
   // Makes every accepted event durable (at shutdown).
@@ -144,6 +160,7 @@ class Service {
   std::atomic<uint64_t> events_rejected_{0};
   std::atomic<uint64_t> events_duplicate_{0};
   std::chrono::steady_clock::time_point started_;
+  std::vector<std::function<void(std::string*)>> metrics_sources_;
 
   mutable std::mutex mu_;  // guards the pointers below (readers copy them and let go)
   std::shared_ptr<const ModelSet> current_;
