@@ -16,6 +16,7 @@
 #include "core/time.h"
 #include "ingest/ingest.h"
 #include "model/registry.h"
+#include "ctr_commands.h"
 #include "model_commands.h"
 #include "serve_command.h"
 #include "io/reader.h"
@@ -245,6 +246,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   train->add_option("--out", train_flags.out, "model file (default DATA/models/KIND.fmdl)");
   train->add_flag("--quiet", train_flags.quiet, "no progress output");
+  app::CtrTrainFlags ctr_train_flags;
+  app::AddCtrTrainFlags(train, ctr_train_flags);
 
   app::EvalFlags eval_flags;
   auto* eval = app.add_subcommand("eval", "evaluate a model on the held-out events");
@@ -266,6 +269,35 @@ int Main(int argc, char** argv) {
   eval->add_option("--html", eval_flags.html_out,
                    "write a self-contained HTML report (a comparison for several models)");
   eval->add_flag("--quiet", eval_flags.quiet, "no progress output");
+  app::CtrEvalFlags ctr_eval_flags;
+  app::AddCtrEvalFlags(eval, ctr_eval_flags);
+
+  app::ReplayFlags replay_flags;
+  auto* replay = app.add_subcommand(
+      "replay", "prequential replay: fit before a time cut, then walk the rest event by event, "
+                "frozen and learning online");
+  replay->add_option("--data", replay_flags.data, "data directory")->capture_default_str();
+  replay->add_option("--model", replay_flags.model, "model kind: pop, swing, itemknn, bpr, sasrec")
+      ->required();
+  replay->add_option("--param", replay_flags.params, "model options, k=v[,k=v...]");
+  replay->add_option("--holdout", replay_flags.holdout,
+                     "share of interactions (by time) walked after the offline fit")
+      ->capture_default_str();
+  replay->add_option("--batch", replay_flags.batch,
+                     "events per online micro-batch (scored before, learned after)")
+      ->capture_default_str();
+  replay->add_option("--windows", replay_flags.windows, "report windows over time")
+      ->capture_default_str();
+  replay->add_option("--online-learning-rate", replay_flags.online_learning_rate,
+                     "step size of the online updates (0: the model's default)")
+      ->capture_default_str();
+  replay->add_option("--threads", replay_flags.threads, "worker threads (0: one per core)")
+      ->capture_default_str();
+  replay->add_option("--seed", replay_flags.seed, "seed of the fit and the online steps")
+      ->capture_default_str();
+  replay->add_option("--json", replay_flags.json_out, "write the result as JSON");
+  replay->add_option("--html", replay_flags.html_out, "write an HTML report (inline SVG)");
+  replay->add_flag("--quiet", replay_flags.quiet, "no progress output");
 
   app::ServeFlags serve_flags;
   auto* serve = app.add_subcommand("serve", "serve recommendations and accept events over HTTP");
@@ -313,8 +345,9 @@ int Main(int argc, char** argv) {
   if (ingest_cmd->parsed()) return RunIngest(ingest_flags, /*items=*/false);
   if (items_cmd->parsed()) return RunIngest(items_flags, /*items=*/true);
   if (stats->parsed()) return RunStats(stats_data, stats_json, stats_top);
-  if (train->parsed()) return app::RunTrain(train_flags);
-  if (eval->parsed()) return app::RunEval(eval_flags);
+  if (train->parsed()) return app::DispatchTrain(ctr_train_flags, train_flags);
+  if (eval->parsed()) return app::DispatchEval(ctr_eval_flags, eval_flags);
+  if (replay->parsed()) return app::RunReplay(replay_flags);
   if (serve->parsed()) return app::RunServe(serve_flags);
   return 2;
 }

@@ -6,6 +6,8 @@
 #include <map>
 
 #include "eval/evaluator.h"
+#include "core/time.h"
+#include "eval/prequential.h"
 #include "eval/report.h"
 #include "eval/split.h"
 #include "model/registry.h"
@@ -203,6 +205,53 @@ int RunEval(const EvalFlags& f) {
     std::string html = results.size() == 1 ? eval::ReportHtml(results[0])
                                            : eval::ComparisonHtml(results);
     if (Status s = eval::WriteReportFile(f.html_out, html); !s.ok()) return Fail(s);
+  }
+  return 0;
+}
+
+int RunReplay(const ReplayFlags& f) {
+  auto params = model::ParseParams(f.params);
+  if (!params.ok()) return Fail(params.status());
+  if (f.batch == 0) return Fail(Status::InvalidArgument("--batch must be at least 1"));
+  if (f.windows < 1) return Fail(Status::InvalidArgument("--windows must be at least 1"));
+  auto store = OpenExisting(f.data);
+  if (!store.ok()) return Fail(store.status());
+  store::EventTable table;
+  if (Status s = (*store)->LoadEventTable(&table); !s.ok()) return Fail(s);
+  eval::PrequentialOptions options;
+  options.holdout = f.holdout;
+  options.batch = f.batch;
+  options.windows = f.windows;
+  options.threads = f.threads;
+  options.seed = f.seed;
+  options.progress = !f.quiet;
+  options.online.learning_rate = f.online_learning_rate;
+  options.online.seed = f.seed;
+  options.dataset = f.data;
+  auto result = eval::RunPrequential(table, f.model, *params, options);
+  if (!result.ok()) return Fail(result.status());
+  const eval::PrequentialResult& r = *result;
+  fmt::print("replay {} on {}: {} interactions after {}, {} test cases, micro-batches of {}\n",
+             r.model, r.dataset, r.events, FormatTimestamp(r.cut_ts_ms), r.frozen.cases, r.batch);
+  fmt::print("{:<8} {:>8} {:>8} {:>9}\n", "", "HR@10", "NDCG@10", "Recall@20");
+  fmt::print("{:<8} {:>8.4f} {:>8.4f} {:>9.4f}\n", "frozen", r.frozen.hr10, r.frozen.ndcg10,
+             r.frozen.recall20);
+  fmt::print("{:<8} {:>8.4f} {:>8.4f} {:>9.4f}\n", "online", r.online.hr10, r.online.ndcg10,
+             r.online.recall20);
+  fmt::print("window  HR@10 frozen -> online\n");
+  for (size_t i = 0; i < r.windows.size(); ++i) {
+    fmt::print("{:>6}  {:.4f} -> {:.4f}\n", i + 1, r.windows[i].frozen.hr10,
+               r.windows[i].online.hr10);
+  }
+  if (!f.json_out.empty()) {
+    if (Status s = eval::WriteReportFile(f.json_out, eval::PrequentialJson(r) + "\n"); !s.ok()) {
+      return Fail(s);
+    }
+  }
+  if (!f.html_out.empty()) {
+    if (Status s = eval::WriteReportFile(f.html_out, eval::PrequentialHtml(r)); !s.ok()) {
+      return Fail(s);
+    }
   }
   return 0;
 }

@@ -1,6 +1,6 @@
 #pragma once
 
-// `freshet train` and `freshet eval`: flags -> options -> store, split, model, evaluator.
+// `freshet train`, `freshet eval` and `freshet replay`: flags -> options -> store, split, model, evaluator.
 
 #include <cstdint>
 #include <string>
@@ -33,8 +33,24 @@ struct EvalFlags {
   bool quiet = false;
 };
 
+struct ReplayFlags {
+  std::string data = "./freshet-data";
+  std::string model;             // kind
+  std::string params;            // k=v,...
+  double holdout = 0.2;
+  size_t batch = 64;
+  int windows = 10;
+  double online_learning_rate = 0;  // 0: the model's default
+  int threads = 0;
+  uint64_t seed = 42;
+  std::string json_out;
+  std::string html_out;
+  bool quiet = false;
+};
+
 // Exit codes as main: 0 success, 1 failure (message on stderr).
 int RunTrain(const TrainFlags& flags);
 int RunEval(const EvalFlags& flags);
+int RunReplay(const ReplayFlags& flags);
 
 }  // namespace freshet::app

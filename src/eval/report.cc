@@ -9,6 +9,8 @@
 #include <utility>
 
 #include "core/json_writer.h"
+#include "core/time.h"
+#include "eval/prequential.h"
 #include "model/params.h"
 
 namespace freshet::eval {
@@ -130,7 +132,8 @@ void Legend(std::string& out, const std::vector<std::string>& names) {
 }
 
 // A line chart over integer epochs. `best_x` > 0 draws a dashed marker at that x.
-std::string LineChart(std::string_view title, const std::vector<Series>& series, int best_x) {
+std::string LineChart(std::string_view title, const std::vector<Series>& series, int best_x,
+                      std::string_view x_label = "epoch") {
   double xmax = 1;
   double ylo = std::numeric_limits<double>::infinity();
   double yhi = -std::numeric_limits<double>::infinity();
@@ -165,7 +168,7 @@ std::string LineChart(std::string_view title, const std::vector<Series>& series,
            "\" text-anchor=\"middle\">" + Fixed(x, 0) + "</text>";
   }
   out += "<text x=\"" + Num(kLeft + plot_w / 2) + "\" y=\"" + Num(kTop + plot_h + 32) +
-         "\" text-anchor=\"middle\">epoch</text>";
+         "\" text-anchor=\"middle\">" + std::string(x_label) + "</text>";
   if (best_x > 0) {
     out += "<line x1=\"" + Num(px(best_x)) + "\" x2=\"" + Num(px(best_x)) + "\" y1=\"" +
            std::to_string(kTop) + "\" y2=\"" + Num(kTop + plot_h) + "\" class=\"best\"/>";
@@ -186,7 +189,7 @@ std::string LineChart(std::string_view title, const std::vector<Series>& series,
     for (const auto& [x, v] : series[i].points) {
       if (!std::isfinite(v)) continue;
       out += "<circle cx=\"" + Num(px(x)) + "\" cy=\"" + Num(py(v)) + "\" r=\"3\" fill=\"" + color +
-             "\"><title>" + HtmlEscape(series[i].name) + ", epoch " + Fixed(x, 0) + ": " +
+             "\"><title>" + HtmlEscape(series[i].name) + ", " + std::string(x_label) + " " + Fixed(x, 0) + ": " +
              Fixed(v, 4) + "</title></circle>";
     }
   }
@@ -621,6 +624,126 @@ Status WriteReportFile(const std::string& path, std::string_view contents) {
                            std::strerror(rename_errno));
   }
   return Status::OK();
+}
+
+// ---- prequential replay
+
+namespace {
+
+void WritePrequential(JsonWriter& w, const PrequentialMetrics& m) {
+  w.BeginObject();
+  w.Key("HR@10").Double(m.hr10);
+  w.Key("NDCG@10").Double(m.ndcg10);
+  w.Key("Recall@20").Double(m.recall20);
+  w.Key("cases").Uint(m.cases);
+  w.EndObject();
+}
+
+std::string Gain(double online, double frozen) {
+  if (frozen <= 0) return online > 0 ? "+inf" : "0";
+  const double g = 100.0 * (online - frozen) / frozen;
+  return (g >= 0 ? "+" : "") + Fixed(g, 1) + "%";
+}
+
+}  // namespace
+
+std::string PrequentialJson(const PrequentialResult& r) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("dataset").String(r.dataset);
+  w.Key("model").String(r.model);
+  w.Key("holdout").Double(r.holdout);
+  w.Key("batch").Uint(r.batch);
+  w.Key("cut").String(FormatTimestamp(r.cut_ts_ms));
+  w.Key("events").Uint(r.events);
+  w.Key("new_item_events").Uint(r.new_item_events);
+  w.Key("cases").Uint(r.frozen.cases);
+  w.Key("params").BeginObject();
+  for (const auto& [key, value] : r.params) w.Key(key).String(value);
+  w.EndObject();
+  w.Key("frozen");
+  WritePrequential(w, r.frozen);
+  w.Key("online");
+  WritePrequential(w, r.online);
+  w.Key("windows").BeginArray();
+  for (const PrequentialWindow& win : r.windows) {
+    w.BeginObject();
+    w.Key("from").String(FormatTimestamp(win.from_ts_ms));
+    w.Key("to").String(FormatTimestamp(win.to_ts_ms));
+    w.Key("cases").Uint(win.frozen.cases);
+    w.Key("frozen");
+    WritePrequential(w, win.frozen);
+    w.Key("online");
+    WritePrequential(w, win.online);
+    w.Key("gain_HR@10").Double(win.online.hr10 - win.frozen.hr10);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("seconds").BeginObject();
+  w.Key("fit").Double(r.train.seconds);
+  w.Key("frozen").Double(r.frozen_seconds);
+  w.Key("online").Double(r.online_seconds);
+  w.EndObject();
+  w.EndObject();
+  return w.Take();
+}
+
+std::string PrequentialHtml(const PrequentialResult& r) {
+  std::string out;
+  PageOpen(out, "freshet replay: " + r.model + " on " + r.dataset);
+  out += "<h1>freshet prequential replay: " + HtmlEscape(r.model) + " on " +
+         HtmlEscape(r.dataset) + "</h1>\n";
+  out += "<p class=\"meta\">fitted offline on the interactions before <b>" +
+         HtmlEscape(FormatTimestamp(r.cut_ts_ms)) + "</b>, then " + std::to_string(r.events) +
+         " interactions walked in time order in micro-batches of " + std::to_string(r.batch) +
+         " (" + std::to_string(r.frozen.cases) + " test cases; " +
+         std::to_string(r.new_item_events) + " events on items with no training interaction)</p>\n";
+  if (!r.params.empty()) {
+    out += "<p class=\"meta\">options: <code>" + HtmlEscape(model::FormatParams(r.params)) +
+           "</code></p>\n";
+  }
+  out +=
+      "<p class=\"note\">Each event is ranked against the whole catalog (minus the user's "
+      "history) by the model as it stood before the event's micro-batch; then the batch is "
+      "applied. <b>frozen</b>: the offline model never changes (the user histories it reads do). "
+      "<b>online</b>: the same model keeps learning from every batch after scoring it.</p>\n";
+  out += "<h2>Whole walk</h2>\n<table>\n<tr><th>model</th><th>HR@10</th><th>NDCG@10</th>"
+         "<th>Recall@20</th></tr>\n";
+  for (const auto& [name, m] : {std::pair<const char*, const PrequentialMetrics&>{"frozen", r.frozen},
+                                {"online", r.online}}) {
+    out += "<tr><td>" + std::string(name) + "</td><td>" + Fixed(m.hr10, 4) + "</td><td>" +
+           Fixed(m.ndcg10, 4) + "</td><td>" + Fixed(m.recall20, 4) + "</td></tr>\n";
+  }
+  out += "<tr><td>online gain</td><td>" + Gain(r.online.hr10, r.frozen.hr10) + "</td><td>" +
+         Gain(r.online.ndcg10, r.frozen.ndcg10) + "</td><td>" +
+         Gain(r.online.recall20, r.frozen.recall20) + "</td></tr>\n</table>\n";
+  out += "<h2>Over time</h2>\n<div class=\"charts\">";
+  for (int metric = 0; metric < 2; ++metric) {
+    std::vector<Series> series{{"frozen", {}}, {"online", {}}};
+    for (size_t i = 0; i < r.windows.size(); ++i) {
+      const PrequentialWindow& w = r.windows[i];
+      const double x = static_cast<double>(i + 1);
+      series[0].points.emplace_back(x, metric == 0 ? w.frozen.hr10 : w.frozen.ndcg10);
+      series[1].points.emplace_back(x, metric == 0 ? w.online.hr10 : w.online.ndcg10);
+    }
+    out += LineChart(metric == 0 ? "HR@10 per window" : "NDCG@10 per window", series, 0,
+                     "window");
+  }
+  out += "</div>\n<div class=\"scroll\"><table>\n<tr><th>window</th><th>from</th><th>to</th>"
+         "<th>cases</th><th>HR@10 frozen</th><th>HR@10 online</th><th>gain</th>"
+         "<th>NDCG@10 frozen</th><th>NDCG@10 online</th></tr>\n";
+  for (size_t i = 0; i < r.windows.size(); ++i) {
+    const PrequentialWindow& w = r.windows[i];
+    out += "<tr><td>" + std::to_string(i + 1) + "</td><td>" + HtmlEscape(FormatTimestamp(w.from_ts_ms)) +
+           "</td><td>" + HtmlEscape(FormatTimestamp(w.to_ts_ms)) + "</td><td>" +
+           std::to_string(w.frozen.cases) + "</td><td>" + Fixed(w.frozen.hr10, 4) + "</td><td>" +
+           Fixed(w.online.hr10, 4) + "</td><td>" + Gain(w.online.hr10, w.frozen.hr10) +
+           "</td><td>" + Fixed(w.frozen.ndcg10, 4) + "</td><td>" + Fixed(w.online.ndcg10, 4) +
+           "</td></tr>\n";
+  }
+  out += "</table></div>\n";
+  PageClose(out);
+  return out;
 }
 
 }  // namespace freshet::eval

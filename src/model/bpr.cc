@@ -173,20 +173,120 @@ Status BprModel::Fit(const TrainData& data, const FitOptions& fit, TrainReport* 
     item_factors_ = std::move(best_items);
     item_bias_ = std::move(best_bias);
   }
+  // A user with no training interaction has an untrained (random) row: fold them in instead.
+  user_active_.assign(num_users_, 0);
+  for (UserId u = 0; u < num_users_; ++u) user_active_[u] = user_items[u].empty() ? 0 : 1;
+  item_active_.clear();
+  inactive_items_ = 0;
   return Status::OK();
+}
+
+void BprModel::Grow(uint32_t num_users, uint32_t num_items) {
+  const size_t dim = static_cast<size_t>(options_.dim);
+  if (num_users > num_users_) {
+    if (user_active_.empty()) user_active_.assign(num_users_, 1);
+    user_factors_.resize(static_cast<size_t>(num_users) * dim, 0.0f);
+    user_active_.resize(num_users, 0);
+    num_users_ = num_users;
+  }
+  if (num_items > num_items_) {
+    if (item_active_.empty()) item_active_.assign(num_items_, 1);
+    item_factors_.resize(static_cast<size_t>(num_items) * dim, 0.0f);
+    item_bias_.resize(num_items, 0.0f);
+    item_active_.resize(num_items, 0);
+    inactive_items_ += num_items - num_items_;
+    num_items_ = num_items;
+  }
+}
+
+Status BprModel::Learn(std::span<const OnlineExample> batch, uint32_t num_items,
+                       const OnlineOptions& options) {
+  if (num_items_ == 0) return Status::FailedPrecondition("bpr: Learn before Fit or Load");
+  UserId max_user = 0;
+  for (const OnlineExample& e : batch) {
+    if (e.item >= num_items) {
+      return Status::InvalidArgument("bpr: online example item " + std::to_string(e.item) +
+                                     " is not below num_items " + std::to_string(num_items));
+    }
+    if (e.user == kNoId) return Status::InvalidArgument("bpr: online example without a user");
+    max_user = std::max(max_user, e.user);
+  }
+  Grow(std::max(num_users_, max_user + 1), std::max(num_items_, num_items));
+  const int dim = options_.dim;
+  const float lr = static_cast<float>(options.learning_rate > 0 ? options.learning_rate
+                                                                : kOnlineLearningRate);
+  const float reg = static_cast<float>(options_.reg);
+  nn::Rng rng(options.seed, 0xb9b0000000ull + online_steps_++);
+  std::vector<float> p(dim), gp(dim);
+  for (const OnlineExample& e : batch) {
+    float* pu = user_factors_.data() + static_cast<size_t>(e.user) * dim;
+    if (!user_active_[e.user]) {
+      UserVector(kNoId, e.history, {pu, static_cast<size_t>(dim)});
+      user_active_[e.user] = 1;
+    }
+    float* qi = item_factors_.data() + static_cast<size_t>(e.item) * dim;
+    if (!item_active(e.item)) {
+      // A new item starts where its first user stands: it will rank for similar people.
+      std::copy_n(pu, dim, qi);
+      item_bias_[e.item] = 0.0f;
+      item_active_[e.item] = 1;
+      --inactive_items_;
+    }
+    for (int n = 0; n < kOnlineNegatives; ++n) {
+      ItemId j = e.item;
+      for (int tries = 0; tries < 16 && (j == e.item || !item_active(j)); ++tries) {
+        j = static_cast<ItemId>(rng.Below(num_items_));
+      }
+      if (j == e.item || !item_active(j)) continue;
+      float* qj = item_factors_.data() + static_cast<size_t>(j) * dim;
+      const float x = Dot(pu, qi, dim) - Dot(pu, qj, dim) + item_bias_[e.item] - item_bias_[j];
+      const float g = 1.0f / (1.0f + std::exp(x));  // d(ln sigmoid(x)) / dx
+      std::copy_n(pu, dim, p.data());
+      for (int k = 0; k < dim; ++k) {
+        pu[k] += lr * (g * (qi[k] - qj[k]) - reg * pu[k]);
+        qi[k] += lr * (g * p[k] - reg * qi[k]);
+        qj[k] += lr * (-g * p[k] - reg * qj[k]);
+      }
+      item_bias_[e.item] += lr * g;
+      item_bias_[j] -= lr * g;
+    }
+  }
+  return Status::OK();
+}
+
+void BprModel::Forget(std::span<const ItemId> items) {
+  for (ItemId i : items) {
+    if (!item_active(i)) continue;
+    if (item_active_.empty()) item_active_.assign(num_items_, 1);
+    item_active_[i] = 0;
+    ++inactive_items_;
+    std::fill_n(item_factors_.data() + static_cast<size_t>(i) * options_.dim, options_.dim, 0.0f);
+    item_bias_[i] = 0.0f;
+  }
+}
+
+std::unique_ptr<Recommender> BprModel::Clone() const {
+  return std::make_unique<BprModel>(*this);
+}
+
+void BprModel::MaskInactive(std::span<float> out) const {
+  if (inactive_items_ == 0) return;
+  for (ItemId i = 0; i < num_items_; ++i) {
+    if (!item_active_[i]) out[i] = kInactiveScore;
+  }
 }
 
 void BprModel::UserVector(UserId user, std::span<const ItemId> history,
                           std::span<float> out) const {
   const int dim = options_.dim;
   std::fill(out.begin(), out.end(), 0.0f);
-  if (user < num_users_) {
+  if (user < num_users_ && (user_active_.empty() || user_active_[user])) {
     std::copy_n(user_factors_.data() + static_cast<size_t>(user) * dim, dim, out.begin());
     return;
   }
   int n = 0;
   for (ItemId h : history) {
-    if (h >= num_items_) continue;
+    if (!item_active(h)) continue;
     const float* q = item_factors_.data() + static_cast<size_t>(h) * dim;
     for (int k = 0; k < dim; ++k) out[k] += q[k];
     ++n;
@@ -226,6 +326,7 @@ void BprModel::ScoreAll(UserId user, std::span<const ItemId> history,
   Eigen::Map<const Eigen::VectorXf> b(item_bias_.data(), num_items_);
   Eigen::Map<Eigen::VectorXf> scores(out.data(), num_items_);
   scores.noalias() = q * pu + b;
+  MaskInactive(out);
 }
 
 void BprModel::Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const {
@@ -237,7 +338,7 @@ void BprModel::Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, floa
   std::vector<std::pair<ItemId, float>> all;
   all.reserve(num_items_);
   for (ItemId j = 0; j < num_items_; ++j) {
-    if (j == item) continue;
+    if (j == item || !item_active(j)) continue;
     const float* r = item_factors_.data() + static_cast<size_t>(j) * dim;
     all.emplace_back(j, Dot(q, r, dim) / (qn * (std::sqrt(Dot(r, r, dim)) + 1e-12f)));
   }
@@ -253,6 +354,10 @@ Status BprModel::Save(ModelWriter& writer) const {
   writer.PutF32("bpr.users", user_factors_, {num_users_, static_cast<uint64_t>(options_.dim)});
   writer.PutF32("bpr.items", item_factors_, {num_items_, static_cast<uint64_t>(options_.dim)});
   writer.PutF32("bpr.bias", item_bias_);
+  std::vector<uint32_t> users(user_active_.begin(), user_active_.end());
+  writer.PutU32("bpr.user_active", users);
+  std::vector<uint32_t> items(item_active_.begin(), item_active_.end());
+  writer.PutU32("bpr.item_active", items);
   return Status::OK();
 }
 
@@ -273,6 +378,22 @@ Status BprModel::Load(const ModelReader& reader) {
   FRESHET_ASSIGN_OR_RETURN(user_factors_, reader.F32("bpr.users"));
   FRESHET_ASSIGN_OR_RETURN(item_factors_, reader.F32("bpr.items"));
   FRESHET_ASSIGN_OR_RETURN(item_bias_, reader.F32("bpr.bias", num_items_));
+  user_active_.clear();
+  item_active_.clear();
+  inactive_items_ = 0;
+  // Files written before online learning have no flags: every row is then trained.
+  if (reader.Has("bpr.user_active")) {
+    FRESHET_ASSIGN_OR_RETURN(std::vector<uint32_t> users, reader.U32("bpr.user_active"));
+    FRESHET_ASSIGN_OR_RETURN(std::vector<uint32_t> items, reader.U32("bpr.item_active"));
+    if (users.size() != (users.empty() ? 0 : num_users_) ||
+        items.size() != (items.empty() ? 0 : num_items_)) {
+      return Status::Corruption("model file '" + reader.origin() +
+                                "': bpr active flags do not match the factor shapes");
+    }
+    user_active_.assign(users.begin(), users.end());
+    item_active_.assign(items.begin(), items.end());
+    for (uint8_t a : item_active_) inactive_items_ += a ? 0 : 1;
+  }
   return Status::OK();
 }
 

@@ -49,6 +49,17 @@ class BprModel final : public Recommender {
   void ItemVectors(std::vector<float>* out) const override;
   bool QueryVector(UserId user, std::span<const ItemId> history,
                    std::span<float> out) const override;
+  // Online: plain SGD on the same objective, `negatives` uniform negatives per interaction
+  // among the trained items. A user without a vector (new, or without training interactions)
+  // gets the fold-in of their history as a starting point, a new item the user's vector (so it
+  // starts near the people who take it).
+  Status Learn(std::span<const OnlineExample> batch, uint32_t num_items,
+               const OnlineOptions& options) override;
+  void Forget(std::span<const ItemId> items) override;
+  std::unique_ptr<Recommender> Clone() const override;
+  bool item_active(ItemId item) const override {
+    return item < num_items_ && (item_active_.empty() || item_active_[item] != 0);
+  }
   Status Save(ModelWriter& writer) const override;
   Status Load(const ModelReader& reader) override;
 
@@ -59,6 +70,10 @@ class BprModel final : public Recommender {
   // The user vector: p_u for a trained user, else the mean of the history's item vectors.
   void UserVector(UserId user, std::span<const ItemId> history, std::span<float> out) const;
 
+  void Grow(uint32_t num_users, uint32_t num_items);
+  // Sets every inactive item's score to kInactiveScore.
+  void MaskInactive(std::span<float> out) const;
+
   BprOptions options_;
   uint32_t num_users_ = 0;
   uint32_t num_items_ = 0;
@@ -66,6 +81,15 @@ class BprModel final : public Recommender {
   std::vector<float> user_factors_;
   std::vector<float> item_factors_;
   std::vector<float> item_bias_;
+  // Per user / item: 1 when the row holds trained values. Users with no training interaction
+  // and rows grown online start at 0 (a user is then folded in from their history; an item
+  // scores kInactiveScore). Empty item_active_: every item is active.
+  std::vector<uint8_t> user_active_;
+  std::vector<uint8_t> item_active_;
+  uint32_t inactive_items_ = 0;
+  uint64_t online_steps_ = 0;
+  static constexpr double kOnlineLearningRate = 0.05;
+  static constexpr int kOnlineNegatives = 4;
 };
 
 }  // namespace freshet::model

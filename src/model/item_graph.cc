@@ -115,6 +115,8 @@ Status ItemGraphModel::Fit(const TrainData& data, const FitOptions& fit, TrainRe
   if (seqs.items.empty()) return Status::InvalidArgument("no interactions to learn from");
   const uint32_t num_items = seqs.num_items;
 
+  online_.clear();
+  kappa_ = 0;
   BuildInput input;
   input.seqs = &seqs;
   input.user_items.resize(seqs.num_users());
@@ -270,20 +272,138 @@ void ItemGraphModel::ScoreAll(UserId, std::span<const ItemId> history,
     ItemId h = history[k];
     if (h >= num_items()) continue;  // an item newer than the model: no neighbours yet
     ++used;
-    for (uint64_t e = offsets_[h]; e < offsets_[h + 1]; ++e) {
-      out[neighbor_ids_[e]] += weight * neighbor_weights_[e];
+    if (h + 1 < offsets_.size()) {
+      for (uint64_t e = offsets_[h]; e < offsets_[h + 1]; ++e) {
+        out[neighbor_ids_[e]] += weight * neighbor_weights_[e];
+      }
+    }
+    if (h < online_.size()) {
+      for (const auto& [j, w] : online_[h]) out[j] += weight * w;
     }
     weight *= static_cast<float>(options_.history_decay);
   }
 }
 
+namespace {
+
+// Item `item`'s neighbours from the offline CSR plus the online edges, weights of the same
+// neighbour summed, best first (ties: lower id), at most k.
+void MergedRow(std::span<const ItemId> ids, std::span<const float> weights,
+               std::span<const std::pair<ItemId, float>> online, size_t k,
+               std::vector<std::pair<ItemId, float>>* out) {
+  out->clear();
+  for (size_t e = 0; e < ids.size(); ++e) out->emplace_back(ids[e], weights[e]);
+  for (const auto& [j, w] : online) {
+    auto it = std::find_if(out->begin(), out->end(), [j = j](const auto& p) { return p.first == j; });
+    if (it != out->end()) {
+      it->second += w;
+    } else {
+      out->emplace_back(j, w);
+    }
+  }
+  auto better = [](const auto& a, const auto& b) {
+    return a.second > b.second || (a.second == b.second && a.first < b.first);
+  };
+  if (out->size() > k) {
+    std::partial_sort(out->begin(), out->begin() + static_cast<std::ptrdiff_t>(k), out->end(),
+                      better);
+    out->resize(k);
+  } else {
+    std::sort(out->begin(), out->end(), better);
+  }
+}
+
+}  // namespace
+
 void ItemGraphModel::Similar(ItemId item, size_t k,
                              std::vector<std::pair<ItemId, float>>* out) const {
   out->clear();
   if (item >= num_items()) return;
-  for (uint64_t e = offsets_[item]; e < offsets_[item + 1] && out->size() < k; ++e) {
-    out->emplace_back(neighbor_ids_[e], neighbor_weights_[e]);
+  const bool offline = item + 1 < offsets_.size();
+  MergedRow(offline ? neighbors(item) : std::span<const ItemId>(),
+            offline ? weights(item) : std::span<const float>(),
+            item < online_.size() ? std::span<const std::pair<ItemId, float>>(online_[item])
+                                  : std::span<const std::pair<ItemId, float>>(),
+            k, out);
+}
+
+Status ItemGraphModel::Learn(std::span<const OnlineExample> batch, uint32_t num_items,
+                             const OnlineOptions&) {
+  for (const OnlineExample& e : batch) {
+    if (e.item >= num_items) {
+      return Status::InvalidArgument(std::string(kind()) + ": online example item " +
+                                     std::to_string(e.item) + " is not below num_items " +
+                                     std::to_string(num_items));
+    }
   }
+  if (num_items > popularity_.size()) popularity_.resize(num_items, 0.0f);
+  if (online_.size() < popularity_.size()) online_.resize(popularity_.size());
+  const float shrink = static_cast<float>(options_.shrink);
+  if (kappa_ == 0) {
+    // Match the online increment to the offline weights: their mean over the mean increment
+    // formula on the same edges (1 for ItemKNN up to the co-occurrence counts).
+    double weight_sum = 0, formula_sum = 0;
+    for (size_t i = 0; i + 1 < offsets_.size(); ++i) {
+      for (uint64_t e = offsets_[i]; e < offsets_[i + 1]; ++e) {
+        weight_sum += neighbor_weights_[e];
+        formula_sum += 1.0 / (std::sqrt(std::max(1.0f, popularity_[i]) *
+                                        std::max(1.0f, popularity_[neighbor_ids_[e]])) +
+                              shrink);
+      }
+    }
+    kappa_ = weight_sum > 0 && formula_sum > 0 ? static_cast<float>(weight_sum / formula_sum)
+                                               : 1.0f;
+  }
+  const size_t cap = 2 * static_cast<size_t>(options_.neighbors);
+  auto add_edge = [&](ItemId a, ItemId b, float w) {
+    std::vector<std::pair<ItemId, float>>& row = online_[a];
+    for (auto& [j, v] : row) {
+      if (j == b) {
+        v += w;
+        return;
+      }
+    }
+    if (row.size() >= cap) {
+      // Full: the weakest edge makes room if the new one outweighs it.
+      auto weakest = std::min_element(row.begin(), row.end(), [](const auto& x, const auto& y) {
+        return x.second < y.second;
+      });
+      if (weakest->second >= w) return;
+      *weakest = {b, w};
+      return;
+    }
+    row.emplace_back(b, w);
+  };
+  const size_t window = options_.window > 0 ? static_cast<size_t>(options_.window) : 20;
+  std::vector<ItemId> partners;
+  for (const OnlineExample& e : batch) {
+    popularity_[e.item] += 1.0f;
+    partners.clear();
+    for (size_t k = e.history.size(); k-- > 0 && partners.size() < window;) {
+      const ItemId h = e.history[k];
+      if (h == e.item || h >= popularity_.size()) continue;
+      if (std::find(partners.begin(), partners.end(), h) != partners.end()) continue;
+      partners.push_back(h);
+    }
+    for (ItemId h : partners) {
+      const float w = kappa_ / (std::sqrt(std::max(1.0f, popularity_[h]) *
+                                          std::max(1.0f, popularity_[e.item])) +
+                                shrink);
+      add_edge(h, e.item, w);
+      add_edge(e.item, h, w);
+    }
+  }
+  SetPopularityScale();
+  return Status::OK();
+}
+
+void ItemGraphModel::Forget(std::span<const ItemId> items) {
+  for (ItemId i : items) {
+    if (i >= popularity_.size()) continue;
+    popularity_[i] = 0.0f;
+    if (i < online_.size()) online_[i].clear();
+  }
+  SetPopularityScale();
 }
 
 std::span<const ItemId> ItemGraphModel::neighbors(ItemId item) const {
@@ -297,10 +417,31 @@ std::span<const float> ItemGraphModel::weights(ItemId item) const {
 
 Status ItemGraphModel::Save(ModelWriter& writer) const {
   writer.PutBytes("params", FormatParams(options_.Get()));
-  std::vector<int64_t> offsets(offsets_.begin(), offsets_.end());
+  std::vector<int64_t> offsets{0};
+  std::vector<ItemId> ids;
+  std::vector<float> weights;
+  std::vector<std::pair<ItemId, float>> row;
+  const size_t keep = static_cast<size_t>(options_.neighbors);
+  for (ItemId i = 0; i < popularity_.size(); ++i) {
+    const bool offline = i + 1 < offsets_.size();
+    const bool has_online = i < online_.size() && !online_[i].empty();
+    if (has_online) {
+      MergedRow(offline ? neighbors(i) : std::span<const ItemId>(),
+                offline ? this->weights(i) : std::span<const float>(), online_[i],
+                std::max(keep, offline ? neighbors(i).size() : 0), &row);
+      for (const auto& [j, w] : row) {
+        ids.push_back(j);
+        weights.push_back(w);
+      }
+    } else if (offline) {
+      ids.insert(ids.end(), neighbors(i).begin(), neighbors(i).end());
+      weights.insert(weights.end(), this->weights(i).begin(), this->weights(i).end());
+    }
+    offsets.push_back(static_cast<int64_t>(ids.size()));
+  }
   writer.PutI64("graph.offsets", offsets);
-  writer.PutU32("graph.neighbors", neighbor_ids_);
-  writer.PutF32("graph.weights", neighbor_weights_);
+  writer.PutU32("graph.neighbors", ids);
+  writer.PutF32("graph.weights", weights);
   writer.PutF32("graph.popularity", popularity_);
   return Status::OK();
 }
@@ -327,6 +468,8 @@ Status ItemGraphModel::Load(const ModelReader& reader) {
     }
   }
   offsets_.assign(offsets.begin(), offsets.end());
+  online_.clear();
+  kappa_ = 0;
   SetPopularityScale();
   return Status::OK();
 }

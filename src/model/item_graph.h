@@ -58,6 +58,15 @@ class ItemGraphModel : public Recommender {
   void ScoreAll(UserId user, std::span<const ItemId> history,
                 std::span<float> out) const override;
   void Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const override;
+  // Online: each interaction adds an edge of weight kappa / (sqrt(n(h) n(i)) + shrink) between
+  // the item and each of the user's last `window` history items h (the ItemKNN increment of one
+  // more co-occurrence; kappa matches it to the graph's own weight scale, which for Swing
+  // differs), and counts the item's popularity. New items enter with their first interaction.
+  // Swing's user-pair weights come back with the next offline fit.
+  Status Learn(std::span<const OnlineExample> batch, uint32_t num_items,
+               const OnlineOptions& options) override;
+  void Forget(std::span<const ItemId> items) override;
+  // Saves the offline graph and the online edges merged, best `neighbors` per item.
   Status Save(ModelWriter& writer) const override;
   Status Load(const ModelReader& reader) override;
 
@@ -88,12 +97,19 @@ class ItemGraphModel : public Recommender {
   std::vector<float> popularity_;  // interactions per item, the fallback
   float popularity_scale_ = 0;     // derived from popularity_ by SetPopularityScale
   void SetPopularityScale();
+  // Online edges per item (both directions), at most 2 * neighbors each: scoring adds them to
+  // the offline graph's.
+  std::vector<std::vector<std::pair<ItemId, float>>> online_;
+  float kappa_ = 0;  // the online increment's scale; 0 until the first Learn computes it
 };
 
 class ItemKnnModel final : public ItemGraphModel {
  public:
   explicit ItemKnnModel(ItemGraphOptions options = {}) : ItemGraphModel(options) {}
   std::string_view kind() const override { return "itemknn"; }
+  std::unique_ptr<Recommender> Clone() const override {
+    return std::make_unique<ItemKnnModel>(*this);
+  }
 
  private:
   Status Build(const BuildInput& input, nn::ThreadPool& pool,
@@ -104,6 +120,9 @@ class SwingModel final : public ItemGraphModel {
  public:
   explicit SwingModel(ItemGraphOptions options = {}) : ItemGraphModel(options) {}
   std::string_view kind() const override { return "swing"; }
+  std::unique_ptr<Recommender> Clone() const override {
+    return std::make_unique<SwingModel>(*this);
+  }
 
  private:
   Status Build(const BuildInput& input, nn::ThreadPool& pool,

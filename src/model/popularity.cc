@@ -43,6 +43,7 @@ Status PopularityModel::Fit(const TrainData& data, const FitOptions&, TrainRepor
     acc[seqs.items[i]] += w;
   }
   scores_.assign(acc.begin(), acc.end());
+  clock_ms_ = newest;
   Rank(scores_, &ranked_);
   if (report != nullptr) {
     report->seconds =
@@ -71,9 +72,49 @@ void PopularityModel::Similar(ItemId item, size_t k,
   }
 }
 
+Status PopularityModel::Learn(std::span<const OnlineExample> batch, uint32_t num_items,
+                              const OnlineOptions&) {
+  for (const OnlineExample& e : batch) {
+    if (e.item >= num_items) {
+      return Status::InvalidArgument("pop: online example item " + std::to_string(e.item) +
+                                     " is not below num_items " + std::to_string(num_items));
+    }
+  }
+  if (num_items > scores_.size()) scores_.resize(num_items, 0.0f);
+  const double half_life_ms = options_.half_life_days * 86400000.0;
+  int64_t newest = clock_ms_;
+  for (const OnlineExample& e : batch) newest = std::max(newest, e.ts_ms);
+  if (half_life_ms > 0 && newest > clock_ms_) {
+    const float decay =
+        static_cast<float>(std::exp2(-static_cast<double>(newest - clock_ms_) / half_life_ms));
+    for (float& v : scores_) v *= decay;
+  }
+  clock_ms_ = newest;
+  for (const OnlineExample& e : batch) {
+    double w = 1.0;
+    if (half_life_ms > 0) w = std::exp2(-static_cast<double>(newest - e.ts_ms) / half_life_ms);
+    scores_[e.item] += static_cast<float>(w);
+  }
+  Rank(scores_, &ranked_);
+  return Status::OK();
+}
+
+void PopularityModel::Forget(std::span<const ItemId> items) {
+  for (ItemId i : items) {
+    if (i < scores_.size()) scores_[i] = 0.0f;
+  }
+  Rank(scores_, &ranked_);
+}
+
+std::unique_ptr<Recommender> PopularityModel::Clone() const {
+  return std::make_unique<PopularityModel>(*this);
+}
+
 Status PopularityModel::Save(ModelWriter& writer) const {
   writer.PutBytes("params", FormatParams(options_.Get()));
   writer.PutF32("pop.scores", scores_);
+  const int64_t clock[] = {clock_ms_};
+  writer.PutI64("pop.clock", clock);
   return Status::OK();
 }
 
@@ -83,6 +124,14 @@ Status PopularityModel::Load(const ModelReader& reader) {
   options_ = PopularityOptions();
   FRESHET_RETURN_IF_ERROR(ApplyParams(params, options_));
   FRESHET_ASSIGN_OR_RETURN(scores_, reader.F32("pop.scores"));
+  clock_ms_ = 0;
+  if (reader.Has("pop.clock")) {  // files before online learning have none
+    FRESHET_ASSIGN_OR_RETURN(std::vector<int64_t> clock, reader.I64("pop.clock"));
+    if (clock.size() != 1) {
+      return Status::Corruption("model file '" + reader.origin() + "': pop.clock is not one value");
+    }
+    clock_ms_ = clock[0];
+  }
   Rank(scores_, &ranked_);
   return Status::OK();
 }

@@ -33,6 +33,13 @@ class PopularityModel final : public Recommender {
   void ScoreItems(UserId user, std::span<const ItemId> history, std::span<const ItemId> items,
                   std::span<float> out) const override;
   void Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const override;
+  // Online: each interaction adds its weight at the model's clock (the newest time seen), which
+  // moves forward with the stream and decays the older counts. New items enter with their first
+  // interaction.
+  Status Learn(std::span<const OnlineExample> batch, uint32_t num_items,
+               const OnlineOptions& options) override;
+  void Forget(std::span<const ItemId> items) override;
+  std::unique_ptr<Recommender> Clone() const override;
   Status Save(ModelWriter& writer) const override;
   Status Load(const ModelReader& reader) override;
 
@@ -43,6 +50,7 @@ class PopularityModel final : public Recommender {
   PopularityOptions options_;
   std::vector<float> scores_;  // per item
   std::vector<ItemId> ranked_;  // items by descending score, for Similar
+  int64_t clock_ms_ = 0;        // the time scores_ are decayed to: the newest interaction
 };
 
 }  // namespace freshet::model

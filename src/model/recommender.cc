@@ -34,6 +34,15 @@ void Recommender::ScoreItems(UserId user, std::span<const ItemId> history,
   }
 }
 
+Status Recommender::Learn(std::span<const OnlineExample>, uint32_t, const OnlineOptions&) {
+  return Status(Status::Code::kUnimplemented,
+                std::string(kind()) + " models do not learn online");
+}
+
+void Recommender::Forget(std::span<const ItemId>) {}
+
+std::unique_ptr<Recommender> Recommender::Clone() const { return nullptr; }
+
 Status Recommender::Save(ModelWriter&) const {
   return Status(Status::Code::kUnimplemented, std::string(kind()) + " models cannot be saved");
 }

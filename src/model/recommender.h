@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -30,6 +31,22 @@ struct TrainData {
 };
 
 class Recommender;
+
+// One interaction to learn from online: `user` took `item` at ts_ms, and `history` holds the
+// user's interaction items before it, oldest first (the FeatureState's recent items). The spans
+// are valid during the Learn call only.
+struct OnlineExample {
+  UserId user = kNoId;
+  ItemId item = kNoId;
+  std::span<const ItemId> history;
+  int64_t ts_ms = 0;
+};
+
+struct OnlineOptions {
+  // Step size of the online updates; 0 takes the model's default (docs/models.md, "Online").
+  double learning_rate = 0;
+  uint64_t seed = 42;
+};
 
 // Validation metrics of a model after an epoch, e.g. {{"NDCG@10", 0.041}, {"HR@10", 0.07}}; the
 // first one is maximised for early stopping. Set by the trainer (it knows the protocol); models
@@ -116,6 +133,26 @@ class Recommender {
   // Thread-safe.
   virtual void Similar(ItemId item, size_t k,
                        std::vector<std::pair<ItemId, float>>* out) const = 0;
+
+  // --- Online learning (docs/models.md, "Online learning"). A model keeps learning from the
+  // live stream on a private copy: Learn updates it in place (not thread-safe with any call),
+  // and Clone makes the immutable copy that serving reads while the next steps run.
+
+  // Takes one micro-batch of interactions in arrival order. First grows the model to
+  // `num_items` items (the store's dictionary: ids only grow); grown items start untrained and
+  // unrankable (item_active false) until an example names them. Unimplemented for models
+  // that cannot learn online. InvalidArgument for an example whose item is >= num_items.
+  virtual Status Learn(std::span<const OnlineExample> batch, uint32_t num_items,
+                       const OnlineOptions& options);
+  // Makes the listed items untrained again (expiry of items nobody takes any more): they leave
+  // the ranking until an example names them again. Ids >= num_items() are ignored.
+  virtual void Forget(std::span<const ItemId> items);
+  // A deep copy (options, weights, online state). nullptr for models that cannot be copied.
+  virtual std::unique_ptr<Recommender> Clone() const;
+  // False for an item the model holds no trained state for (grown online and not yet learned,
+  // or forgotten): ScoreAll gives it kInactiveScore, and a vector index must not hold it.
+  virtual bool item_active(ItemId item) const { return item < num_items(); }
+  static constexpr float kInactiveScore = -1e30f;
 
   // Writes the model's options and state as entries of `writer` (kind and dataset fingerprint are
   // written by SaveModel in model/registry.h). The default reports Unimplemented.

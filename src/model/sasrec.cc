@@ -114,6 +114,17 @@ struct SasrecModel::Net {
   std::vector<Lease> spare;  // guarded by mu
 };
 
+// The online learner's state: its own optimizer (fresh moments; not saved) and scratch.
+struct SasrecModel::OnlineState {
+  std::unique_ptr<nn::Adam<float>> adam;
+  std::unique_ptr<nn::SasrecEncoder<float>::Workspace> ws;
+  int ws_batch = 0;
+  nn::SharedNegativeSoftmaxLoss<float> loss;
+  nn::SharedNegativeSoftmaxLoss<float>::Workspace loss_ws;
+  Mat d_hidden;
+  uint64_t steps = 0;
+};
+
 SasrecModel::SasrecModel(SasrecOptions options) : options_(std::move(options)) {}
 SasrecModel::~SasrecModel() = default;
 
@@ -134,9 +145,12 @@ Status SasrecModel::Build(uint32_t num_items, uint64_t seed) {
   eo.transformer.dropout = static_cast<float>(options_.dropout);
   eo.transformer.activation =
       options_.activation == "gelu" ? nn::Activation::kGelu : nn::Activation::kRelu;
+  online_.reset();  // its optimizer refers to the old parameters
   net_ = std::make_unique<Net>();
   net_->encoder = std::make_unique<nn::SasrecEncoder<float>>(net_->params, eo, seed);
   num_items_ = num_items;
+  item_active_.clear();
+  inactive_items_ = 0;
   return Status::OK();
 }
 
@@ -300,21 +314,6 @@ Status SasrecModel::Fit(const TrainData& data, const FitOptions& fit, TrainRepor
   return Status::OK();
 }
 
-namespace {
-
-// The newest max_len ids of history below num_items (ids newer than the model are skipped),
-// oldest first, replacing *ids.
-void RecentKnown(std::span<const ItemId> history, int max_len, uint32_t num_items,
-                 std::vector<ItemId>* ids) {
-  ids->clear();
-  for (size_t k = history.size(); k-- > 0 && ids->size() < static_cast<size_t>(max_len);) {
-    if (history[k] < num_items) ids->push_back(history[k]);
-  }
-  std::reverse(ids->begin(), ids->end());
-}
-
-}  // namespace
-
 void SasrecModel::ScoreBatch(std::span<const UserId> users,
                              std::span<const std::span<const ItemId>> histories,
                              std::span<float> out) const {
@@ -330,7 +329,7 @@ void SasrecModel::ScoreBatch(std::span<const UserId> users,
   std::vector<int> encoded;  // batch positions of the users encoded, in order
   int len = 1;
   for (int b = 0; b < batch; ++b) {
-    RecentKnown(histories[b], options_.max_len, num_items_, &windows[b]);
+    RecentActive(histories[b], &windows[b]);
     if (windows[b].empty()) {
       std::copy(popularity_.begin(), popularity_.end(), out.begin() + b * size_t{num_items_});
     } else {
@@ -358,13 +357,16 @@ void SasrecModel::ScoreBatch(std::span<const UserId> users,
   const auto& table = encoder.item_embedding().value;
   if (rows == batch) {  // the usual case: straight into out
     Eigen::Map<RowMajor>(out.data(), rows, num_items_).noalias() = last * table.transpose();
-    return;
+  } else {
+    RowMajor scores(rows, num_items_);
+    scores.noalias() = last * table.transpose();
+    for (int r = 0; r < rows; ++r) {
+      std::copy(scores.row(r).data(), scores.row(r).data() + num_items_,
+                out.begin() + encoded[r] * size_t{num_items_});
+    }
   }
-  RowMajor scores(rows, num_items_);
-  scores.noalias() = last * table.transpose();
-  for (int r = 0; r < rows; ++r) {
-    std::copy(scores.row(r).data(), scores.row(r).data() + num_items_,
-              out.begin() + encoded[r] * size_t{num_items_});
+  if (inactive_items_ > 0) {
+    for (int b = 0; b < batch; ++b) MaskInactive(out.subspan(b * size_t{num_items_}, num_items_));
   }
 }
 
@@ -378,7 +380,7 @@ bool SasrecModel::QueryVector(UserId, std::span<const ItemId> history,
                               std::span<float> out) const {
   assert(out.size() == static_cast<size_t>(options_.hidden));
   std::vector<ItemId> ids;
-  RecentKnown(history, options_.max_len, num_items_, &ids);
+  RecentActive(history, &ids);
   if (ids.empty() || !net_) return false;
   const nn::SasrecEncoder<float>& encoder = *net_->encoder;
   Net::Lease lease = net_->Take(1);
@@ -395,10 +397,11 @@ void SasrecModel::ScoreAll(UserId user, std::span<const ItemId> history,
   Eigen::VectorXf query(net_ ? options_.hidden : 0);
   if (!net_ || !QueryVector(user, history, {query.data(), static_cast<size_t>(query.size())})) {
     std::copy(popularity_.begin(), popularity_.end(), out.begin());
-    return;
+  } else {
+    Eigen::Map<Eigen::VectorXf> scores(out.data(), num_items_);
+    scores.noalias() = net_->encoder->item_embedding().value * query;
   }
-  Eigen::Map<Eigen::VectorXf> scores(out.data(), num_items_);
-  scores.noalias() = net_->encoder->item_embedding().value * query;
+  MaskInactive(out);
 }
 
 void SasrecModel::Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const {
@@ -411,7 +414,7 @@ void SasrecModel::Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, f
   std::vector<std::pair<ItemId, float>> all;
   all.reserve(num_items_);
   for (ItemId j = 0; j < num_items_; ++j) {
-    if (j != item) all.emplace_back(j, cos[j]);
+    if (j != item && item_active(j)) all.emplace_back(j, cos[j]);
   }
   size_t n = std::min(k, all.size());
   std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
@@ -426,6 +429,8 @@ Status SasrecModel::Save(ModelWriter& writer) const {
   std::vector<int64_t> items = {num_items_};
   writer.PutI64("sasrec.num_items", items);
   writer.PutF32("sasrec.popularity", popularity_);
+  std::vector<uint32_t> active(item_active_.begin(), item_active_.end());
+  writer.PutU32("sasrec.item_active", active);
   for (int p = 0; p < net_->params.size(); ++p) {
     const nn::Param<float>& param = net_->params[p];
     writer.PutF32("sasrec.param." + param.name, {param.value.data(), static_cast<size_t>(param.value.size())},
@@ -445,6 +450,17 @@ Status SasrecModel::Load(const ModelReader& reader) {
   }
   FRESHET_RETURN_IF_ERROR(Build(static_cast<uint32_t>(items[0]), 0));
   FRESHET_ASSIGN_OR_RETURN(popularity_, reader.F32("sasrec.popularity", num_items_));
+  item_active_.clear();
+  inactive_items_ = 0;
+  if (reader.Has("sasrec.item_active")) {  // files before online learning have none
+    FRESHET_ASSIGN_OR_RETURN(std::vector<uint32_t> active, reader.U32("sasrec.item_active"));
+    if (!active.empty() && active.size() != num_items_) {
+      return Status::Corruption("model file '" + reader.origin() +
+                                "': sasrec.item_active does not match num_items");
+    }
+    item_active_.assign(active.begin(), active.end());
+    for (uint8_t a : item_active_) inactive_items_ += a ? 0 : 1;
+  }
   for (int p = 0; p < net_->params.size(); ++p) {
     nn::Param<float>& param = net_->params[p];
     const std::string entry = "sasrec.param." + param.name;
@@ -459,6 +475,177 @@ Status SasrecModel::Load(const ModelReader& reader) {
     std::copy(v.begin(), v.end(), param.value.data());
   }
   return Status::OK();
+}
+
+// ---- online learning
+
+void SasrecModel::RecentActive(std::span<const ItemId> history, std::vector<ItemId>* ids) const {
+  ids->clear();
+  for (size_t k = history.size(); k-- > 0 && ids->size() < static_cast<size_t>(options_.max_len);) {
+    if (item_active(history[k])) ids->push_back(history[k]);
+  }
+  std::reverse(ids->begin(), ids->end());
+}
+
+void SasrecModel::MaskInactive(std::span<float> out) const {
+  if (inactive_items_ == 0) return;
+  for (ItemId i = 0; i < num_items_; ++i) {
+    if (!item_active_[i]) out[i] = kInactiveScore;
+  }
+}
+
+void SasrecModel::Grow(uint32_t num_items) {
+  if (num_items <= num_items_) return;
+  if (item_active_.empty()) item_active_.assign(num_items_, 1);
+  nn::GrowRows(net_->encoder->item_embedding(), static_cast<int>(num_items));  // zero rows
+  popularity_.resize(num_items, 0.0f);
+  item_active_.resize(num_items, 0);
+  inactive_items_ += num_items - num_items_;
+  num_items_ = num_items;
+}
+
+Status SasrecModel::Learn(std::span<const OnlineExample> batch, uint32_t num_items,
+                          const OnlineOptions& options) {
+  if (!net_) return Status::FailedPrecondition("sasrec: Learn before Fit or Load");
+  for (const OnlineExample& e : batch) {
+    if (e.item >= num_items && e.item >= num_items_) {
+      return Status::InvalidArgument("sasrec: online example item " + std::to_string(e.item) +
+                                     " is not below num_items " + std::to_string(num_items));
+    }
+  }
+  Grow(num_items);
+  nn::SasrecEncoder<float>& encoder = *net_->encoder;
+  Mat& table = encoder.item_embedding().value;
+  const int hidden = options_.hidden;
+  if (!online_) {
+    online_ = std::make_unique<OnlineState>();
+    nn::AdamOptions ao;
+    ao.learning_rate = static_cast<float>(options.learning_rate > 0
+                                              ? options.learning_rate
+                                              : options_.learning_rate * kOnlineLearningRateShare);
+    ao.beta2 = 0.98f;
+    ao.weight_decay = static_cast<float>(options_.weight_decay);
+    online_->adam = std::make_unique<nn::Adam<float>>(net_->params, ao);
+  }
+  OnlineState& st = *online_;
+
+  // Windows: each example's active history, newest max_len; the target on the last slot only.
+  std::vector<std::vector<ItemId>> windows;
+  std::vector<ItemId> targets;
+  int len = 1;
+  std::vector<ItemId> ids;
+  std::vector<float> query(hidden);
+  double mean_norm = -1;
+  for (const OnlineExample& e : batch) {
+    RecentActive(e.history, &ids);
+    if (!item_active(e.item)) {
+      // A new item: its row starts at the query vector of the history that led to it, so it
+      // ranks for the next users on the same path; with no history, a small random row.
+      if (mean_norm < 0) {
+        double sum = 0;
+        uint32_t n = 0;
+        for (ItemId i = 0; i < num_items_; ++i) {
+          if (item_active(i)) {
+            sum += table.row(i).norm();
+            ++n;
+          }
+        }
+        mean_norm = n > 0 ? sum / n : 1.0;
+      }
+      auto row = table.row(e.item);
+      if (!ids.empty() && QueryVector(e.user, e.history, query)) {
+        Eigen::Map<const Eigen::RowVectorXf> q(query.data(), hidden);
+        row = q * static_cast<float>(mean_norm / std::max(1e-6f, q.norm()));
+      } else {
+        nn::Rng rng(options.seed, 0x5a5e0000ull ^ e.item);
+        for (int k = 0; k < hidden; ++k) {
+          row[k] = static_cast<float>(rng.Normal() * mean_norm / std::sqrt(hidden));
+        }
+      }
+      item_active_[e.item] = 1;
+      --inactive_items_;
+    }
+    popularity_[e.item] += 1.0f;
+    if (ids.empty()) continue;  // nothing to read: the row init above is all we learn
+    len = std::max(len, static_cast<int>(ids.size()));
+    windows.push_back(ids);
+    targets.push_back(e.item);
+  }
+  if (windows.empty()) return Status::OK();
+  const int rows = static_cast<int>(windows.size());
+  if (!st.ws || st.ws_batch < rows) {
+    st.ws_batch = std::max(rows, 64);
+    st.ws = std::make_unique<nn::SasrecEncoder<float>::Workspace>(encoder, st.ws_batch);
+  }
+  ids.assign(static_cast<size_t>(rows) * len, kNoId);
+  std::vector<ItemId> cell_targets(ids.size(), kNoId);
+  for (int r = 0; r < rows; ++r) {
+    const std::vector<ItemId>& w = windows[r];
+    std::copy(w.begin(), w.end(), ids.begin() + (static_cast<size_t>(r) + 1) * len - w.size());
+    cell_targets[(static_cast<size_t>(r) + 1) * len - 1] = targets[r];
+  }
+  nn::Rng rng(options.seed, 0x0711e000000ull + st.steps);
+  nn::ConstMatrixRef<float> h = encoder.Forward(ids, rows, len, *st.ws, rng, /*training=*/true);
+
+  // Negatives shared by the batch, drawn among the active items (popularity + uniform mix).
+  std::vector<float> counts(num_items_);
+  for (ItemId i = 0; i < num_items_; ++i) counts[i] = item_active(i) ? popularity_[i] + 1.0f : 0;
+  const int k = std::min<int>(options_.ce_negatives > 0 ? options_.ce_negatives : 4096,
+                              static_cast<int>(num_items_));
+  nn::MixedNegativeSampler sampler(counts, options_.ce_popularity_share);
+  std::vector<ItemId> negatives;
+  std::vector<float> log_weights;
+  sampler.Draw(k, rng, &negatives, &log_weights);
+  // The uniform part of the mix may still draw an inactive item: leave it out.
+  size_t kept = 0;
+  for (size_t j = 0; j < negatives.size(); ++j) {
+    if (!item_active(negatives[j])) continue;
+    negatives[kept] = negatives[j];
+    log_weights[kept] = log_weights[j];
+    ++kept;
+  }
+  negatives.resize(kept);
+  log_weights.resize(kept);
+
+  nn::GradSink<float> sink = nn::GradSink<float>::Shared(net_->params);
+  sink.Zero();
+  st.d_hidden.resize(h.rows(), hidden);
+  Mat& d_items = sink[encoder.item_embedding()];
+  st.loss.Compute(h, cell_targets, negatives, log_weights, table, 1.0f / static_cast<float>(rows),
+                  st.d_hidden, d_items, st.loss_ws);
+  encoder.Backward(st.d_hidden, *st.ws, sink);
+  st.adam->Step();
+  ++st.steps;
+  if (inactive_items_ > 0) {  // Adam's momentum must not move rows that hold nothing
+    for (ItemId i = 0; i < num_items_; ++i) {
+      if (!item_active_[i]) table.row(i).setZero();
+    }
+  }
+  return Status::OK();
+}
+
+void SasrecModel::Forget(std::span<const ItemId> items) {
+  if (!net_) return;
+  for (ItemId i : items) {
+    if (!item_active(i)) continue;
+    if (item_active_.empty()) item_active_.assign(num_items_, 1);
+    item_active_[i] = 0;
+    ++inactive_items_;
+    net_->encoder->item_embedding().value.row(i).setZero();
+  }
+}
+
+std::unique_ptr<Recommender> SasrecModel::Clone() const {
+  auto copy = std::make_unique<SasrecModel>(options_);
+  if (!net_) return copy;
+  if (!copy->Build(num_items_, 0).ok()) return nullptr;
+  for (int p = 0; p < net_->params.size(); ++p) {
+    copy->net_->params[p].value = net_->params[p].value;
+  }
+  copy->popularity_ = popularity_;
+  copy->item_active_ = item_active_;
+  copy->inactive_items_ = inactive_items_;
+  return copy;
 }
 
 }  // namespace freshet::model

@@ -69,20 +69,44 @@ class SasrecModel final : public Recommender {
                    std::span<float> out) const override;
   // Cosine similarity of item embeddings.
   void Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const override;
+  // Online: one Adam step per micro-batch on the cross-entropy of each example's item given its
+  // history (the newest position only: the earlier ones were learned when they happened),
+  // against negatives shared by the batch. A new item's row starts at the query vector of the
+  // history that first led to it, scaled to the table's mean row norm.
+  Status Learn(std::span<const OnlineExample> batch, uint32_t num_items,
+               const OnlineOptions& options) override;
+  void Forget(std::span<const ItemId> items) override;
+  // Weights, popularity and active flags; not the online optimizer state.
+  std::unique_ptr<Recommender> Clone() const override;
+  bool item_active(ItemId item) const override {
+    return item < num_items_ && (item_active_.empty() || item_active_[item] != 0);
+  }
   Status Save(ModelWriter& writer) const override;
   Status Load(const ModelReader& reader) override;
 
   Params params() const override { return options_.Get(); }
   const SasrecOptions& options() const { return options_; }
+  // The online step size when OnlineOptions gives none: a tenth of the offline one, so that a
+  // stream of similar events refines the weights rather than overwriting them.
+  static constexpr double kOnlineLearningRateShare = 0.1;
 
  private:
   struct Net;  // the encoder and its parameters (Eigen stays in the .cc)
+  struct OnlineState;  // the learner's optimizer and scratch
   Status Build(uint32_t num_items, uint64_t seed);
+  void Grow(uint32_t num_items);
+  // The newest max_len active items of history, oldest first.
+  void RecentActive(std::span<const ItemId> history, std::vector<ItemId>* ids) const;
+  void MaskInactive(std::span<float> out) const;
 
   SasrecOptions options_;
   uint32_t num_items_ = 0;
   std::unique_ptr<Net> net_;
   std::vector<float> popularity_;  // training interactions per item: the empty-history fallback
+  // Per item, 1 when its row is trained; empty: all are. Rows grown online start inactive.
+  std::vector<uint8_t> item_active_;
+  uint32_t inactive_items_ = 0;
+  std::unique_ptr<OnlineState> online_;
 };
 
 }  // namespace freshet::model
