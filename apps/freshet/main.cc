@@ -337,6 +337,24 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--port-file", serve_flags.port_file,
                     "write the port to this file once listening");
+  serve->add_flag("--no-online-learning", serve_flags.no_online_learning,
+                  "serve the models as loaded (by default they keep learning from accepted events)");
+  serve->add_option("--online-batch", serve_flags.online_batch,
+                    "events per online learning step at most")
+      ->capture_default_str();
+  serve->add_option("--online-publish-ms", serve_flags.online_publish_ms,
+                    "how often the learned models replace the served ones")
+      ->capture_default_str();
+  serve->add_option("--online-admit-after", serve_flags.online_admit_after,
+                    "interactions before a new item gets a row in the models")
+      ->capture_default_str();
+  serve->add_option("--online-expire-days", serve_flags.online_expire_days,
+                    "items learned online and unseen this long (event time) leave the ranking; "
+                    "0 never")
+      ->capture_default_str();
+  serve->add_option("--online-learning-rate", serve_flags.online_learning_rate,
+                    "online step size (0: each model's default)")
+      ->capture_default_str();
   serve->add_flag("--quiet", serve_flags.quiet, "less output");
 
   CLI11_PARSE(app, argc, argv);

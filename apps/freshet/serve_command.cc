@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -73,6 +74,12 @@ int RunServe(const ServeFlags& f) {
   options.index.hnsw.ef_search = f.hnsw_ef;
   options.index.hnsw.M = f.hnsw_m;
   options.insecure_no_auth = f.insecure_no_auth;
+  options.online.enabled = !f.no_online_learning;
+  options.online.batch = std::max<size_t>(1, f.online_batch);
+  options.online.publish_ms = std::max(1, f.online_publish_ms);
+  options.online.admit_after = std::max<uint32_t>(1, f.online_admit_after);
+  options.online.expire_days = f.online_expire_days;
+  options.online.learning_rate = f.online_learning_rate;
   if (!f.quiet) fmt::print(stderr, "freshet serve: loading state from {}\n", f.data);
   auto service = serve::Service::Open(**store, std::move(*keys), options, f.model_files);
   if (!service.ok()) return Fail(service.status());

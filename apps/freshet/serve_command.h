@@ -25,6 +25,13 @@ struct ServeFlags {
   int read_timeout_s = 30;
   std::string port_file;  // write the bound port here once listening (tests, scripts)
   bool quiet = false;
+  // Online learning (serve::OnlineServeOptions): on unless --no-online-learning.
+  bool no_online_learning = false;
+  size_t online_batch = 256;
+  int online_publish_ms = 1000;
+  uint32_t online_admit_after = 1;
+  double online_expire_days = 0;
+  double online_learning_rate = 0;
 };
 
 // Exit codes as main: 0 after a clean shutdown, 1 when the server cannot start.

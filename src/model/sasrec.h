@@ -86,9 +86,10 @@ class SasrecModel final : public Recommender {
 
   Params params() const override { return options_.Get(); }
   const SasrecOptions& options() const { return options_; }
-  // The online step size when OnlineOptions gives none: a tenth of the offline one, so that a
-  // stream of similar events refines the weights rather than overwriting them.
-  static constexpr double kOnlineLearningRateShare = 0.1;
+  // The online step size when OnlineOptions gives none, as a share of the offline one. On the
+  // simulator's drifting shop (freshet replay --holdout 0.5) the offline rate itself gained 20%
+  // HR@10 over the frozen model where a tenth of it gained nothing (docs/models.md).
+  static constexpr double kOnlineLearningRateShare = 1.0;
 
  private:
   struct Net;  // the encoder and its parameters (Eigen stays in the .cc)

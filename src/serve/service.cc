@@ -238,8 +238,11 @@ Result<std::unique_ptr<Service>> Service::Open(store::EventStore& store, ApiKeys
     FRESHET_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSet> set, s->LoadSet(model_files));
     s->Publish(std::move(set));
   }
+  if (options.online.enabled) s->StartLearner();
   return s;
 }
+
+Service::~Service() { StopLearner(); }
 
 Result<std::shared_ptr<const ModelSet>> Service::LoadSet(const std::vector<std::string>& files) {
   auto set = std::make_shared<ModelSet>();
@@ -259,23 +262,11 @@ Result<std::shared_ptr<const ModelSet>> Service::LoadSet(const std::vector<std::
     ModelSet::Entry e;
     e.file = file;
     e.loaded = std::move(*loaded);
-    const int dim = e.loaded.model->vector_dim();
-    if (dim > 0) {
-      e.loaded.model->ItemVectors(&e.item_vectors);
-      const size_t n = e.loaded.model->num_items();
-      e.item_norms.resize(n);
-      for (size_t i = 0; i < n; ++i) {
-        float sq = 0;
-        for (int d = 0; d < dim; ++d) sq += e.item_vectors[i * dim + d] * e.item_vectors[i * dim + d];
-        e.item_norms[i] = std::sqrt(sq);
-      }
-      auto built = index::BuildIndex(options_.index, static_cast<uint32_t>(dim), e.item_vectors, n);
-      if (!built.ok()) return Status::InvalidArgument(file + ": index: " + built.status().message());
-      e.index = std::move(*built);
-    }
+    if (Status s = PrepareEntry(e); !s.ok()) return Status::InvalidArgument(file + ": " + s.message());
     set->models.push_back(std::move(e));
   }
   set->version = next_version_.fetch_add(1);
+  set->lineage = set->version;
   set->label = "v" + std::to_string(set->version);
   for (size_t i = 0; i < set->models.size(); ++i) {
     const ModelSet::Entry& e = set->models[i];
@@ -284,6 +275,24 @@ Result<std::shared_ptr<const ModelSet>> Service::LoadSet(const std::vector<std::
                   (slash == std::string::npos ? e.file : e.file.substr(slash + 1));
   }
   return std::shared_ptr<const ModelSet>(std::move(set));
+}
+
+Status Service::PrepareEntry(ModelSet::Entry& e) {
+  const int dim = e.loaded.model->vector_dim();
+  if (dim <= 0) return Status::OK();
+  e.loaded.model->ItemVectors(&e.item_vectors);
+  const size_t n = e.loaded.model->num_items();
+  e.item_norms.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    float sq = 0;
+    for (int d = 0; d < dim; ++d) sq += e.item_vectors[i * dim + d] * e.item_vectors[i * dim + d];
+    e.item_norms[i] = std::sqrt(sq);
+  }
+  if (e.index) return Status::OK();
+  auto built = index::BuildIndex(options_.index, static_cast<uint32_t>(dim), e.item_vectors, n);
+  if (!built.ok()) return Status::InvalidArgument("index: " + built.status().message());
+  e.index = std::move(*built);
+  return Status::OK();
 }
 
 void Service::Publish(std::shared_ptr<const ModelSet> set) {
@@ -525,7 +534,10 @@ ApiResponse Service::Recommend(const ApiRequest& request) {
   std::unordered_set<ItemId> excluded;
   if (exclude_seen) excluded.insert(history.begin(), history.end());
   excluded.insert(bought.begin(), bought.end());
+  const model::Recommender* const served = entry ? entry->loaded.model.get() : nullptr;
   auto keep = [&](ItemId i) {
+    // Items the model holds nothing for (new, not yet learned; expired) are not recommended.
+    if (served != nullptr && i < served->num_items() && !served->item_active(i)) return false;
     if (i < cat->num_items) {
       if (cat->out_of_stock[i]) return false;
       if (category != CatalogView::kNoCategory && cat->category[i] != category) return false;
@@ -549,7 +561,19 @@ ApiResponse Service::Recommend(const ApiRequest& request) {
       query.resize(static_cast<size_t>(model->vector_dim()));
       if (model->QueryVector(uid.value_or(kNoId), history, query)) {
         entry->index->Search(query, *k, keep, &hits);
-        for (const index::Hit& h : hits) top.push_back({h.item, h.score});
+        // The index is shared by the online copies of the model: score with this copy's
+        // vectors (an item added after this copy was made is not in it: skip it).
+        const size_t dim = query.size();
+        for (const index::Hit& h : hits) {
+          if (static_cast<size_t>(h.item) * dim + dim > entry->item_vectors.size()) continue;
+          const float* v = entry->item_vectors.data() + static_cast<size_t>(h.item) * dim;
+          float score = 0;
+          for (size_t d = 0; d < dim; ++d) score += query[d] * v[d];
+          top.push_back({h.item, score});
+        }
+        std::sort(top.begin(), top.end(), [](const Scored& a, const Scored& b) {
+          return a.score > b.score || (a.score == b.score && a.item < b.item);
+        });
         personal = true;
       }
     } else if (any_known) {
@@ -1012,17 +1036,38 @@ ApiResponse Service::Events(const ApiRequest& request) {
 
 Status Service::Ingest(std::span<const Event> events, std::span<const std::string> keys,
                        store::AppendStats* stats) {
+  // One batch at a time from append to the last Apply, so that the feature state and the
+  // learners see events in sequence order, as a restart replays them.
+  std::lock_guard ingest(ingest_mu_);
   const size_t first = stats->seqs.size();
   FRESHET_RETURN_IF_ERROR(store_.Append(events, keys, stats));
+  const auto accepted = std::chrono::steady_clock::now();
+  std::vector<PendingExample> examples;
   // Durable: now visible to the next request. Duplicates were not written and change nothing.
   for (size_t j = 0; j < events.size(); ++j) {
     if (stats->seqs[first + j] == store::AppendStats::kDuplicate) continue;
     const Event& e = events[j];
     const std::optional<UserId> u = store_.FindUser(e.user);
     const std::optional<ItemId> i = e.item.empty() ? std::nullopt : store_.FindItem(e.item);
-    if (u) features_.Apply(*u, i.value_or(kNoId), e.type, e.ts_ms);
+    if (!u) continue;
+    if (options_.online.enabled && i && IsInteraction(e.type)) {
+      // The history as it stood before this event: what the model should have predicted from.
+      PendingExample ex{*u, *i, {}, e.ts_ms, accepted};
+      features_.Recent(*u, options_.history_length, &ex.history);
+      if (ex.history.empty() || ex.history.back() != *i) examples.push_back(std::move(ex));
+    }
+    features_.Apply(*u, i.value_or(kNoId), e.type, e.ts_ms);
   }
   ExtendCatalog();
+  if (!examples.empty()) {
+    std::lock_guard lock(learn_mu_);
+    for (PendingExample& ex : examples) learn_queue_.push_back(std::move(ex));
+    while (learn_queue_.size() > options_.online.max_queue) {
+      learn_queue_.pop_front();
+      online_.dropped.fetch_add(1, std::memory_order_relaxed);
+    }
+    learn_cv_.notify_one();
+  }
   return Status::OK();
 }
 
@@ -1276,6 +1321,7 @@ ApiResponse Service::RenderMetrics() {
   out += "# HELP freshet_uptime_seconds Seconds since the server started.\n"
          "# TYPE freshet_uptime_seconds gauge\nfreshet_uptime_seconds " +
          std::to_string(uptime) + "\n";
+  RenderOnlineMetrics(&out);
   for (const auto& source : metrics_sources_) source(&out);
   return r;
 }

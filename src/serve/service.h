@@ -10,6 +10,8 @@
 // /readyz, /metrics. Every JSON answer carries request_id and model_version.
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -30,6 +33,25 @@
 #include "store/event_store.h"
 
 namespace freshet::serve {
+
+// Online learning while serving (docs/api.md, "Online learning"): accepted interactions feed the
+// served models' learners, which take micro-batched steps on private copies and publish them.
+struct OnlineServeOptions {
+  bool enabled = false;
+  size_t batch = 256;         // examples per step at most
+  int interval_ms = 50;       // a step waits at most this long for a full batch
+  int publish_ms = 1000;      // how often the learned copies replace the served models
+  // Examples waiting beyond this many are dropped, oldest first (counted in /metrics): under a
+  // stream faster than the learner, lag stays bounded and the newest events are learned.
+  size_t max_queue = 20000;
+  // An item the served model has no row for gets one on its admit_after-th interaction.
+  uint32_t admit_after = 1;
+  // Items learned online and then unseen for this many days of event time leave the ranking
+  // (Recommender::Forget) until seen again; 0 never.
+  double expire_days = 0;
+  double learning_rate = 0;   // 0: each model's online default
+  uint64_t seed = 42;
+};
 
 struct ServiceOptions {
   // Largest k a request may ask for; larger is a 400 (a shop page shows tens, not thousands).
@@ -53,6 +75,7 @@ struct ServiceOptions {
   // Requests without a valid key are allowed (and treated as admin). Set only by
   // --insecure-no-auth.
   bool insecure_no_auth = false;
+  OnlineServeOptions online;
 };
 
 struct ApiRequest {
@@ -81,11 +104,17 @@ struct ModelSet {
     model::LoadedModel loaded;
     std::vector<float> item_vectors;  // vector models: for explain (cosine to history items)
     std::vector<float> item_norms;
-    std::unique_ptr<index::VectorIndex> index;  // vector models: retrieval
+    // Vector models: retrieval. Shared by the online copies of one activation: new items are
+    // added to it, and hits are re-scored with the copy's own vectors.
+    std::shared_ptr<index::VectorIndex> index;
   };
   std::vector<Entry> models;  // models[0] is the primary: recommend uses it unless asked
   uint64_t version = 0;
   std::string label;  // "v3 sasrec:beauty.fmdl,swing:swing.fmdl", shown as model_version
+  // The activation this set descends from (its own version for a loaded set); online copies
+  // keep it, so an activation in between is never overwritten by a stale copy.
+  uint64_t lineage = 0;
+  uint64_t online_steps = 0;  // learning steps in this set's weights since the activation
 };
 
 class Service {
@@ -122,6 +151,11 @@ class Service {
   // Makes every accepted event durable (at shutdown).
   Status Flush() { return store_.Sync(); }
 
+  // Online learning: learns everything queued and publishes the result now (tests, shutdown).
+  // OK at once when online learning is off.
+  Status LearnNow();
+  ~Service();
+
   std::shared_ptr<const ModelSet> models() const;
   const Metrics& metrics() const { return metrics_; }
 
@@ -143,6 +177,25 @@ class Service {
   // Loads files into a new ModelSet with the next version. Errors name the file.
   Result<std::shared_ptr<const ModelSet>> LoadSet(const std::vector<std::string>& files);
   void Publish(std::shared_ptr<const ModelSet> set);
+  // Fills e's item vectors and norms from its model; builds its index unless it has one.
+  Status PrepareEntry(ModelSet::Entry& e);
+
+  // ---- online learning (service_online.cc)
+  struct PendingExample {
+    UserId user;
+    ItemId item;
+    std::vector<ItemId> history;
+    int64_t ts_ms;
+    std::chrono::steady_clock::time_point accepted;
+  };
+  void StartLearner();
+  void StopLearner();
+  void LearnerLoop();
+  // Takes up to options_.online.batch queued examples and learns them; publishes when due or
+  // when `publish`. Runs on the learner thread or under LearnNow (learn_step_mu_ held).
+  Status LearnStep(bool publish);
+  Status PublishLearned();
+  void RenderOnlineMetrics(std::string* out) const;
   // The catalog view: read from the store at Open, extended when events bring new items.
   std::shared_ptr<const CatalogView> catalog() const;
   Status LoadCatalog();
@@ -161,6 +214,33 @@ class Service {
   std::atomic<uint64_t> events_duplicate_{0};
   std::chrono::steady_clock::time_point started_;
   std::vector<std::function<void(std::string*)>> metrics_sources_;
+
+  // Appends and their application to the feature state and learners happen in sequence order.
+  std::mutex ingest_mu_;
+
+  // Online learning: the queue (learn_mu_), and the learner state (learn_step_mu_).
+  std::thread learner_;
+  mutable std::mutex learn_mu_;
+  std::condition_variable learn_cv_;
+  std::deque<PendingExample> learn_queue_;  // guarded by learn_mu_
+  bool learn_stop_ = false;                 // guarded by learn_mu_
+  std::mutex learn_step_mu_;
+  std::vector<std::unique_ptr<model::Recommender>> learners_;  // guarded by learn_step_mu_
+  std::shared_ptr<const ModelSet> learning_from_;  // the set the learners copy; same guard
+  std::vector<uint32_t> admission_counts_;        // per item, while not admitted; same guard
+  std::vector<int64_t> last_seen_ms_;             // per item learned online; same guard
+  int64_t online_clock_ms_ = 0;                   // newest event time learned; same guard
+  uint64_t steps_since_publish_ = 0;              // same guard
+  std::chrono::steady_clock::time_point last_publish_;  // same guard
+  struct OnlineCounters {
+    std::atomic<uint64_t> learned{0}, dropped{0}, waiting_admission{0}, steps{0}, publishes{0},
+        forgotten{0}, errors{0};
+  } online_;
+  mutable std::mutex lag_mu_;
+  std::vector<double> step_lag_s_;     // ring of recent event -> step lags; guarded by lag_mu_
+  std::vector<double> publish_lag_s_;  // ring of recent event -> published lags
+  size_t step_lag_next_ = 0, publish_lag_next_ = 0;
+  std::vector<std::chrono::steady_clock::time_point> unpublished_;  // learned, not yet published
 
   mutable std::mutex mu_;  // guards the pointers below (readers copy them and let go)
   std::shared_ptr<const ModelSet> current_;

@@ -14,10 +14,16 @@
 namespace freshet::serve {
 namespace {
 
-TEST(ServiceConcurrentTest, ReadsEventsAndSwapsInterleaveWithoutErrors) {
+// Readers on every endpoint, event writers and model swaps at once; with `online`, the learner
+// also steps and publishes copies every few milliseconds.
+void ReadsEventsAndSwaps(bool online) {
   testing::Shop shop;
   ServiceOptions o;
   o.insecure_no_auth = true;
+  o.online.enabled = online;
+  o.online.batch = 8;
+  o.online.interval_ms = 2;
+  o.online.publish_ms = 5;
   auto opened = Service::Open(*shop.store, ApiKeys(), o, {shop.sasrec_file, shop.swing_file});
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   Service& service = **opened;
@@ -56,8 +62,11 @@ TEST(ServiceConcurrentTest, ReadsEventsAndSwapsInterleaveWithoutErrors) {
   for (int t = 0; t < 2; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 60; ++i) {
+        // Every seventh event brings an item new to the catalog and the models.
+        const std::string item =
+            i % 7 == 6 ? "new" + std::to_string(t * 100 + i) : testing::ItemName(i % 30);
         const std::string body = "{\"user\":\"w" + std::to_string((t * 3 + i) % 5) +
-                                 "\",\"item\":\"" + testing::ItemName(i % 30) +
+                                 "\",\"item\":\"" + item +
                                  "\",\"type\":\"view\"}";
         if (service.Handle(request("POST", "/v1/events", {}, body)).status != 200) ++errors;
       }
@@ -74,6 +83,15 @@ TEST(ServiceConcurrentTest, ReadsEventsAndSwapsInterleaveWithoutErrors) {
   stop = true;
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(errors.load(), 0);
+  EXPECT_TRUE(service.LearnNow().ok());
+}
+
+TEST(ServiceConcurrentTest, ReadsEventsAndSwapsInterleaveWithoutErrors) {
+  ReadsEventsAndSwaps(/*online=*/false);
+}
+
+TEST(ServiceConcurrentTest, OnlineLearningPublishesWhileServing) {
+  ReadsEventsAndSwaps(/*online=*/true);
 }
 
 }  // namespace
