@@ -355,6 +355,11 @@ int Main(int argc, char** argv) {
   serve->add_option("--online-learning-rate", serve_flags.online_learning_rate,
                     "online step size (0: each model's default)")
       ->capture_default_str();
+  serve->add_option("--snapshot-dir", serve_flags.snapshot_dir,
+                    "where learned models are snapshotted for restarts (default DATA/snapshots)");
+  serve->add_option("--snapshot-interval-s", serve_flags.snapshot_interval_s,
+                    "seconds between snapshots of the learned models")
+      ->capture_default_str();
   serve->add_flag("--quiet", serve_flags.quiet, "less output");
 
   CLI11_PARSE(app, argc, argv);

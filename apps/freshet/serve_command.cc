@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -80,9 +81,18 @@ int RunServe(const ServeFlags& f) {
   options.online.admit_after = std::max<uint32_t>(1, f.online_admit_after);
   options.online.expire_days = f.online_expire_days;
   options.online.learning_rate = f.online_learning_rate;
+  options.online.snapshot_dir =
+      f.snapshot_dir.empty() ? (std::filesystem::path(f.data) / "snapshots").string() : f.snapshot_dir;
+  options.online.snapshot_interval_s = std::max(1, f.snapshot_interval_s);
   if (!f.quiet) fmt::print(stderr, "freshet serve: loading state from {}\n", f.data);
   auto service = serve::Service::Open(**store, std::move(*keys), options, f.model_files);
   if (!service.ok()) return Fail(service.status());
+  if ((*service)->restored_from_seq() > 0 && !f.quiet) {
+    fmt::print(stderr,
+               "freshet serve: learned models restored from the snapshot at event {}; "
+               "re-learning the events after it\n",
+               (*service)->restored_from_seq());
+  }
 
   http::ServerOptions ho;
   ho.bind = f.bind;
@@ -123,6 +133,9 @@ int RunServe(const ServeFlags& f) {
   (*server)->Shutdown();
   (*server)->Wait();
   if (Status s = svc->Flush(); !s.ok()) return Fail(s);
+  // What was learned since the last snapshot is kept for the next start.
+  if (Status s = svc->LearnNow(); !s.ok()) return Fail(s);
+  if (Status s = svc->Snapshot(); !s.ok()) return Fail(s);
   fmt::print(stderr, "freshet serve: stopped\n");
   return 0;
 }

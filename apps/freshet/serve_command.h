@@ -32,6 +32,8 @@ struct ServeFlags {
   uint32_t online_admit_after = 1;
   double online_expire_days = 0;
   double online_learning_rate = 0;
+  std::string snapshot_dir;  // default DATA/snapshots
+  int snapshot_interval_s = 300;
 };
 
 // Exit codes as main: 0 after a clean shutdown, 1 when the server cannot start.

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <exception>
 #include <functional>
@@ -229,17 +230,66 @@ Result<std::unique_ptr<Service>> Service::Open(store::EventStore& store, ApiKeys
                                                const ServiceOptions& options,
                                                const std::vector<std::string>& model_files) {
   std::unique_ptr<Service> s(new Service(store, std::move(keys), options));
-  store::EventTable table;
-  FRESHET_RETURN_IF_ERROR(store.LoadEventTable(&table));
-  s->features_.Replay(table);
   FRESHET_RETURN_IF_ERROR(s->LoadCatalog());
   FRESHET_ASSIGN_OR_RETURN(s->text_, search::BuildTextIndex(store, options.text));
+  std::optional<uint64_t> learn_after;
   if (!model_files.empty()) {
-    FRESHET_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSet> set, s->LoadSet(model_files));
+    // After a restart, the learned models of the newest snapshot, labelled as their sources.
+    auto snapshot = options.online.enabled ? s->FindSnapshot(model_files) : std::nullopt;
+    std::shared_ptr<ModelSet> set;
+    if (snapshot) {
+      auto loaded = s->LoadSet(snapshot->first);
+      if (loaded.ok()) {
+        set = std::const_pointer_cast<ModelSet>(*loaded);
+        for (size_t i = 0; i < set->models.size(); ++i) set->models[i].file = model_files[i];
+        learn_after = snapshot->second;
+        s->restored_from_seq_ = snapshot->second;
+        s->learned_through_seq_ = s->published_through_seq_ = s->snapshot_seq_ = snapshot->second;
+      } else {
+        std::fprintf(stderr, "freshet serve: snapshot not used (%s); starting from the model files\n",
+                     loaded.status().ToString().c_str());
+      }
+    }
+    if (!set) {
+      FRESHET_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSet> fresh, s->LoadSet(model_files));
+      set = std::const_pointer_cast<ModelSet>(fresh);
+    }
+    set->label = "v" + std::to_string(set->version);
+    for (size_t i = 0; i < set->models.size(); ++i) {
+      const std::string& file = set->models[i].file;
+      const size_t slash = file.find_last_of('/');
+      set->label += (i == 0 ? " " : ",") + set->models[i].loaded.meta.kind + ":" +
+                    (slash == std::string::npos ? file : file.substr(slash + 1));
+    }
+    if (learn_after) set->label += " (restored from snapshot)";
     s->Publish(std::move(set));
   }
+  FRESHET_RETURN_IF_ERROR(s->ReplayStore(learn_after));
   if (options.online.enabled) s->StartLearner();
   return s;
+}
+
+Status Service::ReplayStore(std::optional<uint64_t> learn_after_seq) {
+  store::EventTable table;
+  FRESHET_RETURN_IF_ERROR(store_.LoadEventTable(&table));
+  std::vector<uint32_t> order(table.size());
+  std::iota(order.begin(), order.end(), 0u);
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t a, uint32_t b) { return table.seq[a] < table.seq[b]; });
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(learn_mu_);
+  for (uint32_t r : order) {
+    const UserId u = table.user[r];
+    const ItemId i = table.item[r];
+    if (learn_after_seq && table.seq[r] > *learn_after_seq && i != kNoId &&
+        IsInteraction(table.type[r])) {
+      PendingExample ex{u, i, {}, table.ts_ms[r], table.seq[r], now};
+      features_.Recent(u, options_.history_length, &ex.history);
+      if (ex.history.empty() || ex.history.back() != i) learn_queue_.push_back(std::move(ex));
+    }
+    features_.Apply(u, i, table.type[r], table.ts_ms[r]);
+  }
+  return Status::OK();
 }
 
 Service::~Service() { StopLearner(); }
@@ -1052,7 +1102,7 @@ Status Service::Ingest(std::span<const Event> events, std::span<const std::strin
     if (!u) continue;
     if (options_.online.enabled && i && IsInteraction(e.type)) {
       // The history as it stood before this event: what the model should have predicted from.
-      PendingExample ex{*u, *i, {}, e.ts_ms, accepted};
+      PendingExample ex{*u, *i, {}, e.ts_ms, stats->seqs[first + j], accepted};
       features_.Recent(*u, options_.history_length, &ex.history);
       if (ex.history.empty() || ex.history.back() != *i) examples.push_back(std::move(ex));
     }

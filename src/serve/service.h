@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -51,6 +52,12 @@ struct OnlineServeOptions {
   double expire_days = 0;
   double learning_rate = 0;   // 0: each model's online default
   uint64_t seed = 42;
+  // Snapshots of the learned models, for restarts: every snapshot_interval_s (and at Snapshot())
+  // the published copies are saved under snapshot_dir with the store sequence number they have
+  // learned through. Open loads the newest one whose source files are the given model files and
+  // re-learns the events after it. Empty: no snapshots (a restart starts from the files).
+  std::string snapshot_dir;
+  int snapshot_interval_s = 300;
 };
 
 struct ServiceOptions {
@@ -154,6 +161,12 @@ class Service {
   // Online learning: learns everything queued and publishes the result now (tests, shutdown).
   // OK at once when online learning is off.
   Status LearnNow();
+  // Writes a snapshot of the learned models now (after LearnNow, at shutdown). OK and nothing
+  // written when online learning or snapshots are off, or nothing was learned since the last.
+  Status Snapshot();
+  // The sequence number the served models have learned through after a restart from a
+  // snapshot (0: started from the model files). For logs and tests.
+  uint64_t restored_from_seq() const { return restored_from_seq_; }
   ~Service();
 
   std::shared_ptr<const ModelSet> models() const;
@@ -186,8 +199,17 @@ class Service {
     ItemId item;
     std::vector<ItemId> history;
     int64_t ts_ms;
+    uint64_t seq;  // the event's store sequence number
     std::chrono::steady_clock::time_point accepted;
   };
+  // Replays the store into the feature state in sequence order (as live events were applied);
+  // events after `learn_after_seq` (when set) are also queued for the learners.
+  Status ReplayStore(std::optional<uint64_t> learn_after_seq);
+  // The newest usable snapshot for `model_files`: the snapshot's model files (same order) and the
+  // sequence number it learned through. nullopt when there is none.
+  std::optional<std::pair<std::vector<std::string>, uint64_t>> FindSnapshot(
+      const std::vector<std::string>& model_files) const;
+  Status WriteSnapshot();  // REQUIRES: learn_step_mu_ held
   void StartLearner();
   void StopLearner();
   void LearnerLoop();
@@ -232,6 +254,11 @@ class Service {
   int64_t online_clock_ms_ = 0;                   // newest event time learned; same guard
   uint64_t steps_since_publish_ = 0;              // same guard
   std::chrono::steady_clock::time_point last_publish_;  // same guard
+  uint64_t learned_through_seq_ = 0;    // the newest event taken from the queue; same guard
+  uint64_t published_through_seq_ = 0;  // ... and in the published copies; same guard
+  uint64_t snapshot_seq_ = 0;           // ... in the last snapshot; same guard
+  std::chrono::steady_clock::time_point last_snapshot_;  // same guard
+  uint64_t restored_from_seq_ = 0;
   struct OnlineCounters {
     std::atomic<uint64_t> learned{0}, dropped{0}, waiting_admission{0}, steps{0}, publishes{0},
         forgotten{0}, errors{0};

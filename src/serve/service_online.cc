@@ -8,6 +8,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "serve/service.h"
 
@@ -105,6 +109,7 @@ Status Service::LearnStep(bool publish) {
       learn_queue_.pop_front();
     }
   }
+  for (const PendingExample& ex : taken) learned_through_seq_ = std::max(learned_through_seq_, ex.seq);
   const uint32_t num_items = store_.counts().items;
   if (!taken.empty() && !learners_.empty()) {
     const model::Recommender* primary = learners_.front().get();
@@ -167,7 +172,11 @@ Status Service::LearnStep(bool publish) {
     }
   }
   const bool due = Clock::now() - last_publish_ >= std::chrono::milliseconds(o.publish_ms);
-  if (steps_since_publish_ > 0 && (publish || due)) return PublishLearned();
+  if (steps_since_publish_ > 0 && (publish || due)) FRESHET_RETURN_IF_ERROR(PublishLearned());
+  if (!o.snapshot_dir.empty() &&
+      Clock::now() - last_snapshot_ >= std::chrono::seconds(o.snapshot_interval_s)) {
+    return WriteSnapshot();
+  }
   return Status::OK();
 }
 
@@ -222,6 +231,7 @@ Status Service::PublishLearned() {
     current_ = published;
   }
   learning_from_ = published;
+  published_through_seq_ = learned_through_seq_;
   steps_since_publish_ = 0;
   last_publish_ = Clock::now();
   online_.publishes.fetch_add(1, std::memory_order_relaxed);
@@ -232,6 +242,107 @@ Status Service::PublishLearned() {
   }
   unpublished_.clear();
   return Status::OK();
+}
+
+// ---- snapshots
+//
+// <snapshot_dir>/snap-<seq>/ holds one model file per served model and a manifest:
+//   freshet-snapshot 1
+//   seq <the store sequence number the models learned through>
+//   model <source model file> <file in this directory>
+// LATEST names the newest complete snapshot; it is replaced atomically after the directory is.
+
+Status Service::Snapshot() {
+  if (!options_.online.enabled || options_.online.snapshot_dir.empty()) return Status::OK();
+  std::lock_guard step(learn_step_mu_);
+  return WriteSnapshot();
+}
+
+Status Service::WriteSnapshot() {
+  last_snapshot_ = Clock::now();
+  std::shared_ptr<const ModelSet> set = models();
+  if (!set || set->lineage != (learning_from_ ? learning_from_->lineage : 0) ||
+      published_through_seq_ <= snapshot_seq_) {
+    return Status::OK();  // nothing learned since the last one, or an activation in between
+  }
+  namespace fs = std::filesystem;
+  const fs::path root(options_.online.snapshot_dir);
+  const std::string name = "snap-" + std::to_string(published_through_seq_);
+  const fs::path tmp = root / (name + ".tmp");
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return Status::IOError("snapshot directory '" + tmp.string() + "': " + ec.message());
+  std::string manifest = "freshet-snapshot 1\nseq " + std::to_string(published_through_seq_) + "\n";
+  for (size_t i = 0; i < set->models.size(); ++i) {
+    const ModelSet::Entry& e = set->models[i];
+    model::ModelMeta meta = e.loaded.meta;
+    meta.num_items = e.loaded.model->num_items();
+    meta.item_fingerprint = model::ItemFingerprint(store_, meta.num_items);
+    const std::string file = std::to_string(i) + "-" + meta.kind + ".fmdl";
+    FRESHET_RETURN_IF_ERROR(model::SaveModel(*e.loaded.model, meta, (tmp / file).string()));
+    manifest += "model " + e.file + " " + file + "\n";
+  }
+  {
+    std::ofstream out(tmp / "manifest");
+    out << manifest;
+    if (!out.flush()) return Status::IOError("cannot write " + (tmp / "manifest").string());
+  }
+  const fs::path final_dir = root / name;
+  fs::remove_all(final_dir, ec);
+  fs::rename(tmp, final_dir, ec);
+  if (ec) return Status::IOError("snapshot rename to '" + final_dir.string() + "': " + ec.message());
+  {
+    std::ofstream out(root / "LATEST.tmp");
+    out << name << "\n";
+    if (!out.flush()) return Status::IOError("cannot write " + (root / "LATEST.tmp").string());
+  }
+  fs::rename(root / "LATEST.tmp", root / "LATEST", ec);
+  if (ec) return Status::IOError("cannot replace " + (root / "LATEST").string() + ": " + ec.message());
+  // Keep this one and the one before it.
+  std::vector<std::pair<uint64_t, fs::path>> old;
+  for (const auto& d : fs::directory_iterator(root, ec)) {
+    const std::string n = d.path().filename().string();
+    if (n.rfind("snap-", 0) != 0 || n.find(".tmp") != std::string::npos) continue;
+    old.emplace_back(std::strtoull(n.c_str() + 5, nullptr, 10), d.path());
+  }
+  std::sort(old.begin(), old.end());
+  for (size_t i = 0; i + 2 < old.size(); ++i) fs::remove_all(old[i].second, ec);
+  snapshot_seq_ = published_through_seq_;
+  return Status::OK();
+}
+
+std::optional<std::pair<std::vector<std::string>, uint64_t>> Service::FindSnapshot(
+    const std::vector<std::string>& model_files) const {
+  namespace fs = std::filesystem;
+  if (options_.online.snapshot_dir.empty()) return std::nullopt;
+  const fs::path root(options_.online.snapshot_dir);
+  std::ifstream latest(root / "LATEST");
+  std::string name;
+  if (!(latest >> name)) return std::nullopt;
+  std::ifstream in(root / name / "manifest");
+  std::string magic, version, key;
+  uint64_t seq = 0;
+  if (!(in >> magic >> version) || magic != "freshet-snapshot" || version != "1" ||
+      !(in >> key >> seq) || key != "seq") {
+    std::fprintf(stderr, "freshet serve: ignoring snapshot %s: unreadable manifest\n",
+                 (root / name).c_str());
+    return std::nullopt;
+  }
+  std::vector<std::string> files;
+  std::string source, file;
+  while (in >> key >> source >> file) {
+    if (key != "model" || files.size() >= model_files.size() || source != model_files[files.size()]) {
+      std::fprintf(stderr,
+                   "freshet serve: snapshot %s was learned from other model files; starting from "
+                   "the given ones\n",
+                   (root / name).c_str());
+      return std::nullopt;
+    }
+    files.push_back((root / name / file).string());
+  }
+  if (files.size() != model_files.size() || seq > store_.counts().events) return std::nullopt;
+  return std::make_pair(files, seq);
 }
 
 void Service::RenderOnlineMetrics(std::string* out) const {
