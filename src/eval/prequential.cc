@@ -10,6 +10,7 @@
 
 #include "core/event.h"
 #include "core/progress.h"
+#include "core/time.h"
 #include "eval/evaluator.h"
 #include "eval/split.h"
 #include "model/registry.h"
@@ -144,6 +145,61 @@ Status Walk(model::Recommender& model, bool learn, const store::EventTable& tabl
   return Status::OK();
 }
 
+// The offline part of the replay: the interactions before the cut time (the (1 - holdout)
+// quantile of interaction times), each user's last one held out for early stopping. Unlike the
+// temporal evaluation split, no user needs events on both sides: a stream of new users is fine.
+Result<Split> PreCutSplit(const store::EventTable& table, double holdout) {
+  if (!table.IsSortedByTime()) return Status::FailedPrecondition("the event table is not sorted by time");
+  std::vector<int64_t> times;
+  for (size_t r = 0; r < table.size(); ++r) {
+    if (IsInteraction(table.type[r]) && table.item[r] != kNoId) times.push_back(table.ts_ms[r]);
+  }
+  if (times.empty()) return Status::FailedPrecondition("no interactions to replay");
+  const size_t index =
+      std::min(times.size() - 1, static_cast<size_t>((1.0 - holdout) * static_cast<double>(times.size())));
+  const int64_t cut = times[index];  // sorted: the table is
+  if (cut <= times.front()) {
+    return Status::FailedPrecondition(
+        "the cut at " + FormatTimestamp(cut) +
+        " leaves no interaction before it (too many share the earliest time); use a larger "
+        "--holdout");
+  }
+  Split split;
+  split.protocol.kind = ProtocolKind::kTemporal;
+  split.protocol.test_fraction = holdout;
+  split.num_users = table.num_users;
+  split.num_items = table.num_items;
+  split.cut_ts_ms = cut;
+  std::vector<uint32_t> count(table.num_users, 0);
+  std::vector<size_t> last(table.num_users, 0);
+  for (size_t r = 0; r < table.size() && table.ts_ms[r] < cut; ++r) {
+    if (!IsInteraction(table.type[r]) || table.item[r] == kNoId) continue;
+    ++count[table.user[r]];
+    last[table.user[r]] = r;
+  }
+  split.validation_targets.assign(table.num_users, kNoId);
+  store::EventTable& train = split.train_table;
+  train.num_users = table.num_users;
+  train.num_items = table.num_items;
+  for (size_t r = 0; r < table.size() && table.ts_ms[r] < cut; ++r) {
+    const UserId u = table.user[r];
+    if (count[u] >= 2 && last[u] == r) {
+      split.validation_targets[u] = table.item[r];
+      ++split.validation_users;
+      continue;
+    }
+    train.seq.push_back(table.seq[r]);
+    train.ts_ms.push_back(table.ts_ms[r]);
+    train.user.push_back(u);
+    train.item.push_back(table.item[r]);
+    train.type.push_back(table.type[r]);
+    train.value.push_back(table.value[r]);
+  }
+  for (uint32_t c : count) split.users_with_interactions += c > 0 ? 1 : 0;
+  split.train_sequences = model::BuildSequences(train);
+  return split;
+}
+
 }  // namespace
 
 Result<PrequentialResult> RunPrequential(const store::EventTable& table, std::string_view kind,
@@ -153,12 +209,9 @@ Result<PrequentialResult> RunPrequential(const store::EventTable& table, std::st
     return Status::InvalidArgument("holdout must be between 0 and 1 (exclusive), got " +
                                    fmt::format("{}", options.holdout));
   }
-  Protocol protocol;
-  protocol.kind = ProtocolKind::kTemporal;
-  protocol.test_fraction = options.holdout;
-  FRESHET_ASSIGN_OR_RETURN(Split split, MakeSplit(table, protocol));
   FRESHET_ASSIGN_OR_RETURN(std::unique_ptr<model::Recommender> fitted,
                            model::CreateModel(kind, params));
+  FRESHET_ASSIGN_OR_RETURN(Split split, PreCutSplit(table, options.holdout));
 
   PrequentialResult result;
   result.dataset = options.dataset;
