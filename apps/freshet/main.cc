@@ -361,6 +361,7 @@ int Main(int argc, char** argv) {
                     "seconds between snapshots of the learned models")
       ->capture_default_str();
   serve->add_flag("--quiet", serve_flags.quiet, "less output");
+  app::AddServeStreamFlags(serve, &serve_flags);
 
   CLI11_PARSE(app, argc, argv);
 

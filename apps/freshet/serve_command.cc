@@ -1,5 +1,6 @@
 #include "serve_command.h"
 
+#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include "http/server.h"
 #include "serve/service.h"
 #include "store/event_store.h"
+#include "stream/redis_stream_source.h"
 
 namespace freshet::app {
 namespace {
@@ -41,9 +43,35 @@ Result<serve::ApiKeys> LoadKeys(const ServeFlags& f) {
 
 }  // namespace
 
+void AddServeStreamFlags(CLI::App* serve, ServeFlags* flags) {
+  serve->add_option("--redis", flags->redis_url,
+                    "consume live events from Redis Streams at this URL "
+                    "(redis://[[user]:password@]host[:port][/db]); needs --stream");
+  serve->add_option("--stream", flags->redis_stream, "the Redis stream key to consume (--redis)");
+  serve->add_option("--group", flags->redis_group, "the Redis consumer group (created if missing)")
+      ->capture_default_str();
+  serve->add_option("--consumer", flags->redis_consumer,
+                    "this server's consumer name in the group (default: <hostname>-<pid>; a "
+                    "stable name re-reads its own pending entries at once after a restart)");
+  serve->add_option("--redis-claim-idle-ms", flags->redis_claim_idle_ms,
+                    "take over entries other consumers left pending this long (XAUTOCLAIM)")
+      ->capture_default_str();
+}
+
 int RunServe(const ServeFlags& f) {
   if (f.port < 0 || f.port > 65535) {
     return Fail(Status::InvalidArgument("--port must be 0 to 65535"));
+  }
+  if (f.redis_url.empty() && !f.redis_stream.empty()) {
+    return Fail(Status::InvalidArgument("--stream needs --redis URL (the Redis to read it from)"));
+  }
+  if (!f.redis_url.empty()) {
+    if (f.redis_stream.empty()) {
+      return Fail(Status::InvalidArgument("--redis needs --stream NAME (the stream to consume)"));
+    }
+    if (auto url = stream::ParseRedisUrl(f.redis_url); !url.ok()) {
+      return Fail(url.status().WithContext("--redis"));
+    }
   }
   auto keys = LoadKeys(f);
   if (!keys.ok()) return Fail(keys.status());
@@ -94,6 +122,27 @@ int RunServe(const ServeFlags& f) {
                (*service)->restored_from_seq());
   }
 
+  // Live events from Redis: into the same Ingest path as POST /v1/events, acknowledged in Redis
+  // only once durable in the store.
+  std::unique_ptr<stream::RedisStreamSource> redis;
+  if (!f.redis_url.empty()) {
+    stream::RedisStreamOptions ro;
+    ro.url = f.redis_url;
+    ro.stream = f.redis_stream;
+    ro.group = f.redis_group;
+    ro.consumer = f.redis_consumer;
+    ro.claim_idle_ms = f.redis_claim_idle_ms;
+    serve::Service* target = service->get();
+    auto source = stream::RedisStreamSource::Create(
+        ro, [target](std::span<const Event> events, std::span<const std::string> keys,
+                     store::AppendStats* stats) { return target->Ingest(events, keys, stats); });
+    if (!source.ok()) return Fail(source.status().WithContext("--redis"));
+    redis = std::move(*source);
+    stream::RedisStreamSource* r = redis.get();
+    target->AddMetricsSource([r](std::string* out) { r->RenderMetrics(out); });
+    if (Status s = redis->Start(); !s.ok()) return Fail(s.WithContext("--redis"));
+  }
+
   http::ServerOptions ho;
   ho.bind = f.bind;
   ho.port = static_cast<uint16_t>(f.port);
@@ -130,6 +179,8 @@ int RunServe(const ServeFlags& f) {
   fmt::print(stderr, "freshet serve: {} received, finishing requests in flight\n",
              sig == SIGTERM ? "SIGTERM" : "SIGINT");
   svc->SetDraining();
+  // No new events from Redis; what the source was writing is stored and acknowledged first.
+  if (redis) redis->Stop();
   (*server)->Shutdown();
   (*server)->Wait();
   if (Status s = svc->Flush(); !s.ok()) return Fail(s);

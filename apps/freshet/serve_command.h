@@ -2,8 +2,13 @@
 
 // `freshet serve`: flags -> store, service, HTTP server; runs until SIGTERM / SIGINT.
 
+#include <cstdint>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace freshet::app {
 
@@ -34,7 +39,18 @@ struct ServeFlags {
   double online_learning_rate = 0;
   std::string snapshot_dir;  // default DATA/snapshots
   int snapshot_interval_s = 300;
+  // Live events from a Redis stream through a consumer group (src/stream); off when redis_url is
+  // empty. redis_stream is required with redis_url.
+  std::string redis_url;
+  std::string redis_stream;
+  std::string redis_group = "freshet";
+  std::string redis_consumer;  // empty: <hostname>-<pid>
+  int64_t redis_claim_idle_ms = 30000;
 };
+
+// Registers --redis, --stream, --group, --consumer and --redis-claim-idle-ms on the serve
+// subcommand.
+void AddServeStreamFlags(CLI::App* serve, ServeFlags* flags);
 
 // Exit codes as main: 0 after a clean shutdown, 1 when the server cannot start.
 int RunServe(const ServeFlags& flags);
