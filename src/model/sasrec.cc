@@ -539,8 +539,10 @@ Status SasrecModel::Learn(std::span<const OnlineExample> batch, uint32_t num_ite
   for (const OnlineExample& e : batch) {
     RecentActive(e.history, &ids);
     if (!item_active(e.item)) {
-      // A new item: its row starts at the query vector of the history that led to it, so it
-      // ranks for the next users on the same path; with no history, a small random row.
+      // A new item: its row starts along the query vector of the history that led to it, so it
+      // ranks for the next users on the same path; with no history, a small random row. At
+      // half the mean row norm: at the full norm, items seen once crowded the top of every
+      // similar user's list (Online Retail replay: -8% HR@10 with no learning at all; half: 0%).
       if (mean_norm < 0) {
         double sum = 0;
         uint32_t n = 0;
@@ -555,7 +557,7 @@ Status SasrecModel::Learn(std::span<const OnlineExample> batch, uint32_t num_ite
       auto row = table.row(e.item);
       if (!ids.empty() && QueryVector(e.user, e.history, query)) {
         Eigen::Map<const Eigen::RowVectorXf> q(query.data(), hidden);
-        row = q * static_cast<float>(mean_norm / std::max(1e-6f, q.norm()));
+        row = q * static_cast<float>(kNewItemNormShare * mean_norm / std::max(1e-6f, q.norm()));
       } else {
         nn::Rng rng(options.seed, 0x5a5e0000ull ^ e.item);
         for (int k = 0; k < hidden; ++k) {

@@ -71,8 +71,8 @@ class SasrecModel final : public Recommender {
   void Similar(ItemId item, size_t k, std::vector<std::pair<ItemId, float>>* out) const override;
   // Online: one Adam step per micro-batch on the cross-entropy of each example's item given its
   // history (the newest position only: the earlier ones were learned when they happened),
-  // against negatives shared by the batch. A new item's row starts at the query vector of the
-  // history that first led to it, scaled to the table's mean row norm.
+  // against negatives shared by the batch. A new item's row starts along the query vector of the
+  // history that first led to it (kNewItemNormShare).
   Status Learn(std::span<const OnlineExample> batch, uint32_t num_items,
                const OnlineOptions& options) override;
   void Forget(std::span<const ItemId> items) override;
@@ -90,6 +90,8 @@ class SasrecModel final : public Recommender {
   // simulator's drifting shop (freshet replay --holdout 0.5) the offline rate itself gained 20%
   // HR@10 over the frozen model where a tenth of it gained nothing (docs/models.md).
   static constexpr double kOnlineLearningRateShare = 1.0;
+  // A new item's first row: the query vector that led to it, at this share of the mean row norm.
+  static constexpr double kNewItemNormShare = 0.5;
 
  private:
   struct Net;  // the encoder and its parameters (Eigen stays in the .cc)
