@@ -50,9 +50,9 @@ class BprModel final : public Recommender {
   bool QueryVector(UserId user, std::span<const ItemId> history,
                    std::span<float> out) const override;
   // Online: plain SGD on the same objective, `negatives` uniform negatives per interaction
-  // among the trained items. A user without a vector (new, or without training interactions)
-  // gets the fold-in of their history as a starting point, a new item the user's vector (so it
-  // starts near the people who take it).
+  // among the trained items. A user trained offline updates their own vector; any other user is
+  // served by the fold-in of their history, which the step uses (and does not store). A new
+  // item starts at the user's vector, so it ranks for the people who take it.
   Status Learn(std::span<const OnlineExample> batch, uint32_t num_items,
                const OnlineOptions& options) override;
   void Forget(std::span<const ItemId> items) override;
