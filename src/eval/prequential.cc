@@ -170,22 +170,34 @@ Result<Split> PreCutSplit(const store::EventTable& table, double holdout) {
   split.num_users = table.num_users;
   split.num_items = table.num_items;
   split.cut_ts_ms = cut;
-  std::vector<uint32_t> count(table.num_users, 0);
-  std::vector<size_t> last(table.num_users, 0);
+  // Per user, the last run of interactions with one item (a view, a cart and a buy of the same
+  // item are one sequence step, as BuildSequences collapses them): its item is held out, its rows
+  // leave training, when an earlier step remains.
+  constexpr size_t kNone = ~size_t{0};
+  std::vector<ItemId> last_item(table.num_users, kNoId);
+  std::vector<size_t> run_start(table.num_users, kNone), prev_start(table.num_users, kNone);
   for (size_t r = 0; r < table.size() && table.ts_ms[r] < cut; ++r) {
     if (!IsInteraction(table.type[r]) || table.item[r] == kNoId) continue;
-    ++count[table.user[r]];
-    last[table.user[r]] = r;
+    const UserId u = table.user[r];
+    if (table.item[r] != last_item[u]) {
+      prev_start[u] = run_start[u];
+      run_start[u] = r;
+      last_item[u] = table.item[r];
+    }
   }
   split.validation_targets.assign(table.num_users, kNoId);
+  for (UserId u = 0; u < table.num_users; ++u) {
+    if (prev_start[u] == kNone) continue;  // a single step: it all trains
+    split.validation_targets[u] = last_item[u];
+    ++split.validation_users;
+  }
   store::EventTable& train = split.train_table;
   train.num_users = table.num_users;
   train.num_items = table.num_items;
   for (size_t r = 0; r < table.size() && table.ts_ms[r] < cut; ++r) {
     const UserId u = table.user[r];
-    if (count[u] >= 2 && last[u] == r) {
-      split.validation_targets[u] = table.item[r];
-      ++split.validation_users;
+    if (split.validation_targets[u] != kNoId && r >= run_start[u] &&
+        table.item[r] == last_item[u] && IsInteraction(table.type[r])) {
       continue;
     }
     train.seq.push_back(table.seq[r]);
@@ -195,7 +207,9 @@ Result<Split> PreCutSplit(const store::EventTable& table, double holdout) {
     train.type.push_back(table.type[r]);
     train.value.push_back(table.value[r]);
   }
-  for (uint32_t c : count) split.users_with_interactions += c > 0 ? 1 : 0;
+  std::vector<uint8_t> any(table.num_users, 0);
+  for (UserId u = 0; u < table.num_users; ++u) any[u] = run_start[u] != kNone;
+  for (uint8_t a : any) split.users_with_interactions += a;
   split.train_sequences = model::BuildSequences(train);
   return split;
 }

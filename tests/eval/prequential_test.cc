@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <string>
 
 #include "fixtures.h"
@@ -25,6 +26,8 @@ store::EventTable DriftingShop() {
       ItemId item = (u * 13) % 40;
       for (int k = 0; k < 6; ++k) {
         AddEvent(t, u, item, ts += 1000);
+        // A cart after a view of the same item is the same sequence step.
+        if (item % 3 == 0) AddEvent(t, u, item, ts += 1000, EventType::kCart);
         if (phase == 1 && item == 3 && k < 5) {
           item = 40 + u % 10;  // the new items
         } else {
@@ -63,6 +66,20 @@ TEST(PrequentialTest, OnlineLearningFollowsTheDriftTheFrozenModelMisses) {
     }
     EXPECT_GE(r->online.recall20, r->online.hr10) << kind;
   }
+}
+
+TEST(PrequentialTest, EarlyStoppingSeesEachUsersLastStepBeforeTheCut) {
+  // BPR stops early on the held-out last step of each user's pre-cut history; a hold-out that
+  // kept the step's cart row in training would make every validation target a history item,
+  // scoring 0 in every epoch.
+  PrequentialOptions o = Options();
+  auto r = RunPrequential(DriftingShop(), "bpr", {{"epochs", "5"}, {"dim", "8"}}, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_FALSE(r->train.epochs.empty());
+  ASSERT_FALSE(r->train.epochs.front().validation.empty());
+  double best = 0;
+  for (const auto& e : r->train.epochs) best = std::max(best, e.validation.back().second);
+  EXPECT_GT(best, 0.05);
 }
 
 TEST(PrequentialTest, JsonAndHtmlCarryBothWalksAndTheWindows) {
