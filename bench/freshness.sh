@@ -90,6 +90,6 @@ echo "freshness: $events events/s (half HTTP, half Redis) + recommend at ~$rate/
 echo "  machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(date -u +%Y-%m-%d)"
 echo "  probe: $(cat "$run/probe.json")"
 echo "  recommend: $(grep '^RESULT' "$run/wrk.txt")"
-echo "  learner: $(echo "$metrics" | grep -E '^freshet_online_(lag_seconds\{stage="step"|examples_total|steps_total|publishes_total)' | tr '\n' ' ')"
+echo "  learner: $(echo "$metrics" | grep -E '^freshet_online_(lag_seconds\{|examples_total|steps_total|publishes_total)' | tr '\n' ' ')"
 echo "  redis source: $(echo "$metrics" | grep -E '^freshet_redis_(entries|events|acked|ack_lag)' | tr '\n' ' ' | cut -c1-400)"
 echo "  server RSS MiB (every 10 s): $(awk '{print $2}' "$run/rss.txt" | tr '\n' ' ')"

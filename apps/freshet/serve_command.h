@@ -32,7 +32,7 @@ struct ServeFlags {
   bool quiet = false;
   // Online learning (serve::OnlineServeOptions): on unless --no-online-learning.
   bool no_online_learning = false;
-  size_t online_batch = 256;
+  size_t online_batch = 1024;
   int online_publish_ms = 1000;
   uint32_t online_admit_after = 1;
   double online_expire_days = 0;

@@ -39,7 +39,7 @@ namespace freshet::serve {
 // served models' learners, which take micro-batched steps on private copies and publish them.
 struct OnlineServeOptions {
   bool enabled = false;
-  size_t batch = 256;         // examples per step at most
+  size_t batch = 1024;        // examples per step at most (fewer when fewer wait)
   int interval_ms = 50;       // a step waits at most this long for a full batch
   int publish_ms = 1000;      // how often the learned copies replace the served models
   // Examples waiting beyond this many are dropped, oldest first (counted in /metrics): under a
