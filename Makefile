@@ -8,7 +8,8 @@ FUZZ_BUILD ?= build-fuzz
 # The test binaries that hold tests labelled 'concurrent' (make tsan builds only these).
 TSAN_TARGETS = store_test nn_concurrent_test eval_test model_concurrent_test \
                feature_concurrent_test search_concurrent_test serve_concurrent_test \
-               http_concurrent_test index_concurrent_test stream_concurrent_test
+               http_concurrent_test index_concurrent_test stream_concurrent_test \
+               rank_concurrent_test
 FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=

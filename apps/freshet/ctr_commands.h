@@ -1,0 +1,45 @@
+#pragma once
+
+// `freshet train --task ctr` and `freshet eval --task ctr`: click-through-rate models (FTRL, FM,
+// DeepFM, DCN-v2) on Criteo / Avazu files. main.cc adds these flags to its train and eval
+// subcommands and calls Dispatch*, which runs the CTR command or the existing recommendation one
+// (`--task rec`, the default).
+
+#include <cstdint>
+#include <string>
+
+#include "model_commands.h"
+
+namespace CLI {
+class App;
+}
+
+namespace freshet::app {
+
+struct CtrTrainFlags {
+  std::string task = "rec";  // rec | ctr
+  std::string format;        // criteo | avazu
+  std::string train_file;
+  std::string valid_file;   // optional: per-epoch validation and early stopping
+  int64_t max_errors = 0;   // bad input lines tolerated (skipped and counted)
+  CLI::App* cmd = nullptr;  // to tell which flags were given
+};
+
+struct CtrEvalFlags {
+  std::string task = "rec";
+  std::string format;  // default: the model's
+  std::string test_file;
+  int64_t max_errors = 0;
+  CLI::App* cmd = nullptr;
+};
+
+// Adds --task and the CTR-only flags to main's train / eval subcommands.
+void AddCtrTrainFlags(CLI::App* train, CtrTrainFlags& flags);
+void AddCtrEvalFlags(CLI::App* eval, CtrEvalFlags& flags);
+
+// Exit codes as main: 0 success, 1 the command failed, 2 bad command line (a flag of the other
+// task, a missing --train / --test / --out, an unknown --task / --format / --model).
+int DispatchTrain(const CtrTrainFlags& ctr, const TrainFlags& flags);
+int DispatchEval(const CtrEvalFlags& ctr, const EvalFlags& flags);
+
+}  // namespace freshet::app

@@ -1,0 +1,297 @@
+#include "rank/ctr_model.h"
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <sstream>
+
+#include "model/model_file.h"
+#include "nn/random.h"
+#include "rank/metrics.h"
+#include "rank/models.h"
+
+namespace freshet::rank {
+namespace {
+
+constexpr int kDefaultEpochs = 10;
+constexpr std::string_view kKindPrefix = "ctr-";
+
+std::string JoinInts(const std::vector<int>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i > 0) s += ',';
+    s += std::to_string(v[i]);
+  }
+  return s;
+}
+
+// The options as "key=value" lines: what the model file keeps of them.
+std::string EncodeOptions(const CtrOptions& o) {
+  std::ostringstream s;
+  s.precision(9);
+  s << "min_count=" << o.min_count << "\nepochs=" << o.epochs << "\npatience=" << o.patience
+    << "\nbatch_size=" << o.batch_size << "\nseed=" << o.seed << "\nftrl_alpha=" << o.ftrl_alpha
+    << "\nftrl_beta=" << o.ftrl_beta << "\nftrl_l1=" << o.ftrl_l1 << "\nftrl_l2=" << o.ftrl_l2
+    << "\nembed_dim=" << o.embed_dim << "\nlearning_rate=" << o.learning_rate
+    << "\nembed_l2=" << o.embed_l2 << "\nmlp=" << JoinInts(o.mlp)
+    << "\ncross_layers=" << o.cross_layers << "\n";
+  return s.str();
+}
+
+bool DecodeOptions(const std::string& text, CtrOptions* o) {
+  std::istringstream in(text);
+  std::string line;
+  int seen = 0;
+  try {
+    while (std::getline(in, line)) {
+      const size_t eq = line.find('=');
+      if (eq == std::string::npos) return false;
+      const std::string k = line.substr(0, eq);
+      const std::string v = line.substr(eq + 1);
+      ++seen;
+      if (k == "min_count")
+        o->min_count = static_cast<uint32_t>(std::stoul(v));
+      else if (k == "epochs")
+        o->epochs = std::stoi(v);
+      else if (k == "patience")
+        o->patience = std::stoi(v);
+      else if (k == "batch_size")
+        o->batch_size = std::stoi(v);
+      else if (k == "seed")
+        o->seed = std::stoull(v);
+      else if (k == "ftrl_alpha")
+        o->ftrl_alpha = std::stof(v);
+      else if (k == "ftrl_beta")
+        o->ftrl_beta = std::stof(v);
+      else if (k == "ftrl_l1")
+        o->ftrl_l1 = std::stof(v);
+      else if (k == "ftrl_l2")
+        o->ftrl_l2 = std::stof(v);
+      else if (k == "embed_dim")
+        o->embed_dim = std::stoi(v);
+      else if (k == "learning_rate")
+        o->learning_rate = std::stof(v);
+      else if (k == "embed_l2")
+        o->embed_l2 = std::stof(v);
+      else if (k == "cross_layers")
+        o->cross_layers = std::stoi(v);
+      else if (k == "mlp") {
+        o->mlp.clear();
+        std::istringstream widths(v);
+        std::string w;
+        while (std::getline(widths, w, ',')) o->mlp.push_back(std::stoi(w));
+      } else {
+        --seen;  // a key from a later version: ignored
+      }
+    }
+  } catch (const std::exception&) {
+    return false;
+  }
+  return seen == 14;
+}
+
+Status CheckOptions(std::string_view kind, const CtrOptions& o) {
+  auto bad = [&](const std::string& what) {
+    return Status::InvalidArgument(std::string(kind) + " option " + what);
+  };
+  if (o.min_count < 1) return bad("min_count must be at least 1");
+  if (o.epochs < 0) return bad("epochs must be >= 0");
+  if (o.patience < 1) return bad("patience must be at least 1");
+  if (o.batch_size < 1) return bad("batch_size must be at least 1");
+  if (!(o.ftrl_alpha > 0) || !(o.ftrl_beta >= 0) || !(o.ftrl_l1 >= 0) || !(o.ftrl_l2 >= 0)) {
+    return bad("ftrl_alpha must be > 0 and ftrl_beta, ftrl_l1, ftrl_l2 >= 0");
+  }
+  if (o.embed_dim < 1 || o.embed_dim > 1024) return bad("embed_dim must be in [1, 1024]");
+  if (!(o.learning_rate > 0) || !(o.embed_l2 >= 0)) {
+    return bad("learning_rate must be > 0 and embed_l2 >= 0");
+  }
+  for (int w : o.mlp) {
+    if (w < 1 || w > 65536) return bad("mlp widths must be in [1, 65536]");
+  }
+  if (o.cross_layers < 0 || o.cross_layers > 64) return bad("cross_layers must be in [0, 64]");
+  return Status::OK();
+}
+
+float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+}  // namespace
+
+std::vector<std::string_view> CtrModelKinds() { return {"ftrl", "fm", "deepfm", "dcnv2"}; }
+
+Result<CtrOptions> CtrDefaults(std::string_view kind) {
+  CtrOptions o;
+  o.epochs = kDefaultEpochs;
+  if (kind == "ftrl" || kind == "fm") return o;
+  if (kind == "deepfm") {
+    o.mlp = {200, 200, 200};  // the DeepFM paper's 200-200-200
+    return o;
+  }
+  if (kind == "dcnv2") {
+    o.cross_layers = 2;
+    o.mlp = {200, 200};
+    return o;
+  }
+  return Status::InvalidArgument("unknown CTR model '" + std::string(kind) +
+                                 "' (known: ftrl, fm, deepfm, dcnv2)");
+}
+
+Result<std::unique_ptr<CtrModel>> CreateCtrModel(std::string_view kind, const CtrOptions& options) {
+  auto known = CtrDefaults(kind);
+  if (!known.ok()) return known.status();
+  FRESHET_RETURN_IF_ERROR(CheckOptions(kind, options));
+  if (kind == "ftrl") return std::unique_ptr<CtrModel>(std::make_unique<FtrlModel>(options));
+  if ((kind == "deepfm" || kind == "dcnv2") && options.mlp.empty() && options.cross_layers == 0) {
+    return Status::InvalidArgument(std::string(kind) + " needs mlp widths or cross layers");
+  }
+  return std::unique_ptr<CtrModel>(std::make_unique<FieldNetModel>(kind, options));
+}
+
+std::vector<uint32_t> CtrModel::Encode(const CtrDataset& data) const {
+  std::vector<uint32_t> rows(data.features.size());
+  map_->Encode(data.features, rows);
+  return rows;
+}
+
+Result<FitReport> CtrModel::Fit(const CtrDataset& train, const CtrDataset* valid,
+                                const FitOptions& fit) {
+  if (train.size() == 0) return Status::InvalidArgument("the training set is empty");
+  if (train.num_fields < 1 || train.num_fields > kMaxFields ||
+      train.features.size() != train.size() * static_cast<size_t>(train.num_fields)) {
+    return Status::InvalidArgument("the training set is malformed");
+  }
+  if (valid != nullptr &&
+      (valid->format != train.format || valid->num_fields != train.num_fields)) {
+    return Status::InvalidArgument("the validation set is " +
+                                   std::string(FormatName(valid->format)) + ", the training set " +
+                                   std::string(FormatName(train.format)));
+  }
+  if (valid != nullptr && valid->size() == 0) valid = nullptr;
+  format_ = train.format;
+  fields_ = train.num_fields;
+  map_ = std::make_unique<FeatureMap>(fields_, FeatureMapOptions{options_.min_count, 0});
+  for (uint64_t id : train.features) map_->Count(id);
+  map_->AdmitCounted();
+  FRESHET_RETURN_IF_ERROR(Init(fields_, map_->rows()));
+
+  FitReport report;
+  report.admitted_features = map_->admitted();
+  report.rows = map_->rows();
+  const std::vector<uint32_t> rows = Encode(train);
+  std::vector<uint32_t> valid_rows;
+  std::vector<float> valid_p;
+  if (valid != nullptr) {
+    valid_rows = Encode(*valid);
+    valid_p.resize(valid->size());
+  }
+  std::vector<uint32_t> order(train.size());
+  std::iota(order.begin(), order.end(), 0u);
+  const int epochs = options_.epochs > 0 ? options_.epochs : kDefaultEpochs;
+  double best = std::numeric_limits<double>::infinity();
+  int since_best = 0;
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
+    nn::Rng rng(options_.seed, 1000 + static_cast<uint64_t>(epoch));
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.Below(i)]);
+    const auto start = std::chrono::steady_clock::now();
+    EpochReport e;
+    e.epoch = epoch;
+    e.train_loss = TrainEpoch(rows.data(), train.labels, order, epoch, fit.threads, fit);
+    e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    e.valid_auc = e.valid_logloss = std::numeric_limits<double>::quiet_NaN();
+    if (valid != nullptr) {
+      PredictRows(valid_rows.data(), valid->size(), valid_p, fit.threads);
+      for (float& p : valid_p) p = Sigmoid(p);
+      e.valid_auc = Auc(valid_p, valid->labels);
+      e.valid_logloss = LogLoss(valid_p, valid->labels);
+      if (e.valid_logloss < best) {
+        best = e.valid_logloss;
+        since_best = 0;
+        e.best = true;
+        report.best_epoch = epoch;
+        Snapshot();
+      } else {
+        ++since_best;
+      }
+    } else {
+      e.best = true;
+      report.best_epoch = epoch;
+    }
+    report.epochs.push_back(e);
+    if (fit.on_epoch) fit.on_epoch(e);
+    if (valid != nullptr && since_best >= options_.patience) break;
+  }
+  if (valid != nullptr && report.best_epoch != static_cast<int>(report.epochs.size())) Restore();
+  trained_ = true;
+  return report;
+}
+
+void CtrModel::Predict(const CtrDataset& data, std::span<float> out, int threads) const {
+  assert(trained_ && data.format == format_ && out.size() == data.size());
+  const std::vector<uint32_t> rows = Encode(data);
+  PredictRows(rows.data(), data.size(), out, threads);
+  for (float& p : out) p = Sigmoid(p);
+}
+
+Status CtrModel::Save(const std::string& path) const {
+  if (!trained_) return Status::FailedPrecondition("the model is not trained");
+  model::ModelWriter w;
+  w.PutBytes("kind", std::string(kKindPrefix) + std::string(kind()));
+  w.PutBytes("ctr.format", FormatName(format_));
+  w.PutBytes("ctr.options", EncodeOptions(options_));
+  std::vector<uint64_t> ids;
+  std::vector<uint32_t> rows;
+  map_->Export(&ids, &rows);
+  std::vector<int64_t> ids_signed(ids.begin(), ids.end());
+  w.PutI64("ctr.feature_ids", ids_signed);
+  w.PutU32("ctr.feature_rows", rows);
+  const std::vector<uint32_t> shape = {static_cast<uint32_t>(fields_), map_->rows()};
+  w.PutU32("ctr.shape", shape);
+  SaveParams(w);
+  return w.Commit(path);
+}
+
+Result<std::unique_ptr<CtrModel>> CtrModel::Load(const std::string& path) {
+  FRESHET_ASSIGN_OR_RETURN(model::ModelReader r, model::ModelReader::Open(path));
+  auto corrupt = [&](const std::string& what) {
+    return Status::Corruption("model file '" + path + "': " + what);
+  };
+  FRESHET_ASSIGN_OR_RETURN(std::string kind, r.Bytes("kind"));
+  if (kind.compare(0, kKindPrefix.size(), kKindPrefix) != 0) {
+    return corrupt("holds a '" + kind +
+                   "' model, not a CTR model (ctr-ftrl, ctr-fm, ctr-deepfm, "
+                   "ctr-dcnv2); use it without --task ctr");
+  }
+  kind = kind.substr(kKindPrefix.size());
+  FRESHET_ASSIGN_OR_RETURN(std::string format_name, r.Bytes("ctr.format"));
+  auto format = ParseCtrFormat(format_name);
+  if (!format.ok()) return corrupt(format.status().message());
+  FRESHET_ASSIGN_OR_RETURN(std::string options_text, r.Bytes("ctr.options"));
+  auto defaults = CtrDefaults(kind);
+  if (!defaults.ok()) return corrupt(defaults.status().message());
+  CtrOptions options = *defaults;
+  if (!DecodeOptions(options_text, &options)) return corrupt("unreadable ctr.options");
+  auto created = CreateCtrModel(kind, options);
+  if (!created.ok()) return corrupt(created.status().message());
+  std::unique_ptr<CtrModel> m = std::move(*created);
+  FRESHET_ASSIGN_OR_RETURN(std::vector<uint32_t> shape, r.U32("ctr.shape"));
+  FRESHET_ASSIGN_OR_RETURN(std::vector<int64_t> ids, r.I64("ctr.feature_ids"));
+  FRESHET_ASSIGN_OR_RETURN(std::vector<uint32_t> rows, r.U32("ctr.feature_rows"));
+  if (shape.size() != 2 || shape[0] < 1 || shape[0] > static_cast<uint32_t>(kMaxFields) ||
+      shape[0] != FieldNames(*format).size()) {
+    return corrupt("bad ctr.shape");
+  }
+  m->format_ = *format;
+  m->fields_ = static_cast<int>(shape[0]);
+  m->map_ = std::make_unique<FeatureMap>(m->fields_, FeatureMapOptions{options.min_count, 0});
+  std::vector<uint64_t> uids(ids.begin(), ids.end());
+  if (!m->map_->Import(uids, rows, shape[1])) return corrupt("inconsistent feature rows");
+  FRESHET_RETURN_IF_ERROR(m->Init(m->fields_, shape[1]));
+  Status s = m->LoadParams(r);
+  if (!s.ok()) return corrupt(s.message());
+  m->trained_ = true;
+  return m;
+}
+
+}  // namespace freshet::rank

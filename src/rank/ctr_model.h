@@ -1,0 +1,159 @@
+#pragma once
+
+// Click-through-rate models over CtrDataset samples: FTRL-proximal logistic regression, FM,
+// DeepFM and DCN-v2 behind one interface, trained with several threads, saved in the project's
+// model file (docs/formats.md, "Model file"; docs/models.md, "Ranking (CTR)").
+//
+// Every model maps feature ids to rows through a FeatureMap built by a counting pass over the
+// training set (frequency admission), so ids with a row never collide and rare ids share their
+// field's row. The options that change a model's meaning are saved in its file.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "rank/dataset.h"
+#include "rank/feature_map.h"
+
+namespace freshet::model {
+class ModelWriter;
+class ModelReader;
+}  // namespace freshet::model
+
+namespace freshet::rank {
+
+// Options of every model kind; each kind reads the fields it needs. The defaults are the
+// recommended settings (CtrDefaults gives the per-kind ones), not tuned to any dataset.
+struct CtrOptions {
+  // Feature admission: an id gets its own row once seen this many times in the training set.
+  uint32_t min_count = 2;
+
+  // Training.
+  int epochs = 0;  // most epochs; 0 = the kind's default
+  // Stop after this many epochs without a better validation logloss; the best epoch's weights are
+  // kept. Needs a validation set.
+  int patience = 2;
+  int batch_size = 256;  // samples per step (neural models); FTRL learns per sample
+  uint64_t seed = 42;    // initialisation and the per-epoch shuffles
+
+  // FTRL-proximal (McMahan et al. 2013): per-coordinate rate alpha / (beta + sqrt(n)).
+  float ftrl_alpha = 0.05f;
+  float ftrl_beta = 1.0f;
+  float ftrl_l1 = 1.0f;  // sparsity: weights with |z| <= l1 are exactly zero
+  float ftrl_l2 = 1.0f;
+
+  // FM, DeepFM, DCN-v2.
+  int embed_dim = 16;           // width of each field's embedding
+  float learning_rate = 1e-3f;  // Adam for dense weights, lazy Adam for embedding rows
+  float embed_l2 = 0.0f;        // decoupled weight decay of embedding rows when updated
+  std::vector<int> mlp = {};    // hidden widths of the MLP (DeepFM, DCN-v2); ReLU between
+  int cross_layers = 0;         // DCN-v2: full-rank cross layers before the MLP
+};
+
+// The kinds, in the order the CLI lists them: "ftrl", "fm", "deepfm", "dcnv2".
+std::vector<std::string_view> CtrModelKinds();
+// The recommended options of `kind`. InvalidArgument for an unknown kind.
+Result<CtrOptions> CtrDefaults(std::string_view kind);
+
+struct EpochReport {
+  int epoch = 0;             // 1-based
+  double train_loss = 0;     // mean logloss over the epoch's samples, as trained
+  double valid_auc = 0;      // NaN without a validation set
+  double valid_logloss = 0;  // NaN without a validation set
+  double seconds = 0;        // training only, validation excluded
+  bool best = false;         // the best validation logloss so far (kept)
+};
+
+struct StepProgress {
+  int epoch = 0;
+  uint64_t samples_done = 0;   // in this epoch
+  uint64_t samples_total = 0;  // of this epoch
+  double mean_loss = 0;        // over the epoch so far
+};
+
+struct FitOptions {
+  int threads = 0;  // workers counting the caller; 0 = one per hardware thread
+  // Called on the calling thread; on_step after every step (cheap callers throttle themselves).
+  std::function<void(const StepProgress&)> on_step;
+  std::function<void(const EpochReport&)> on_epoch;
+};
+
+struct FitReport {
+  std::vector<EpochReport> epochs;
+  int best_epoch = 0;  // whose weights the model holds (the last one without validation)
+  size_t admitted_features = 0;
+  uint32_t rows = 0;  // feature rows, rare rows included
+};
+
+class CtrModel {
+ public:
+  virtual ~CtrModel() = default;
+  CtrModel(const CtrModel&) = delete;
+  CtrModel& operator=(const CtrModel&) = delete;
+
+  virtual std::string_view kind() const = 0;
+  const CtrOptions& options() const { return options_; }
+  // The format the model was trained on; set by Fit and Load.
+  CtrFormat format() const { return format_; }
+  bool trained() const { return trained_; }
+
+  // Trains from scratch on `train` (admission counting, then epochs); with `valid` (may be null)
+  // validation AUC / logloss after each epoch, early stopping on its logloss and the best epoch's
+  // weights kept. InvalidArgument for an empty training set, a validation set of another format or
+  // options out of range. Not thread-safe with any other call on the model.
+  Result<FitReport> Fit(const CtrDataset& train, const CtrDataset* valid, const FitOptions& fit);
+
+  // Click probabilities of every sample. REQUIRES: trained(); data.format == format();
+  // out.size() == data.size(). Const: may run concurrently with other Predict calls.
+  void Predict(const CtrDataset& data, std::span<float> out, int threads = 1) const;
+
+  // Writes the model file atomically. IOError naming the path.
+  Status Save(const std::string& path) const;
+  // Reads a model file written by Save. NotFound; Corruption naming the path for a damaged file,
+  // one of another kind (e.g. a retrieval model) or inconsistent contents.
+  static Result<std::unique_ptr<CtrModel>> Load(const std::string& path);
+
+  // Samples encoded as [size, fields] rows of the feature map, as training and Predict use them.
+  std::vector<uint32_t> Encode(const CtrDataset& data) const;
+
+ protected:
+  explicit CtrModel(const CtrOptions& options) : options_(options) {}
+
+  // Builds the parameters for `rows` feature rows of `fields` fields. Called by Fit (fresh
+  // parameters) and Load (then overwritten).
+  virtual Status Init(int fields, uint32_t rows) = 0;
+  // One epoch over train_rows in `order`; returns the mean training loss.
+  virtual double TrainEpoch(const uint32_t* rows, std::span<const float> labels,
+                            std::span<const uint32_t> order, int epoch, int threads,
+                            const FitOptions& fit) = 0;
+  // Logits of `n` encoded samples.
+  virtual void PredictRows(const uint32_t* rows, size_t n, std::span<float> logits,
+                           int threads) const = 0;
+  virtual void Snapshot() = 0;  // remember the current weights
+  virtual void Restore() = 0;   // go back to the last Snapshot
+  // Parameter entries of the model file (names are the kind's own).
+  virtual void SaveParams(model::ModelWriter& w) const = 0;
+  // Corruption naming the entry when one is missing or of the wrong size.
+  virtual Status LoadParams(const model::ModelReader& r) = 0;
+
+  int fields() const { return fields_; }
+
+  CtrOptions options_;
+
+ private:
+  CtrFormat format_ = CtrFormat::kCriteo;
+  int fields_ = 0;
+  bool trained_ = false;
+  std::unique_ptr<FeatureMap> map_;
+};
+
+// A model of `kind` ("ftrl", "fm", "deepfm", "dcnv2") with `options` (start from CtrDefaults).
+// InvalidArgument for an unknown kind or options out of range, naming the option.
+Result<std::unique_ptr<CtrModel>> CreateCtrModel(std::string_view kind, const CtrOptions& options);
+
+}  // namespace freshet::rank

@@ -1,0 +1,202 @@
+#include "rank/models.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "fixtures.h"
+#include "model/model_file.h"
+#include "rank/ctr_model.h"
+#include "rank/metrics.h"
+#include "testing/testing.h"
+
+namespace freshet::rank {
+namespace {
+
+using testing::FrequencyBaselineAuc;
+using testing::SyntheticSet;
+
+TEST(FtrlTest, OneUpdateMatchesHandComputedNumbers) {
+  CtrOptions o;
+  o.ftrl_alpha = 0.1f;
+  o.ftrl_beta = 1.0f;
+  o.ftrl_l1 = 0.1f;
+  o.ftrl_l2 = 1.0f;
+  FtrlModel m(o);
+  ASSERT_TRUE(m.Init(2, 4).ok());
+  // Two fields, four feature rows, the bias is coordinate 4.
+  const uint32_t first[2] = {2, 3};
+  // All weights 0: p = 0.5, g = -0.5; each active coordinate: sigma = (sqrt(0.25) - 0) / 0.1 = 5,
+  // z = -0.5 - 5 * 0 = -0.5, n = 0.25; w = -(z + l1) / ((beta + sqrt(n)) / alpha + l2)
+  // = 0.4 / 16 = 0.025.
+  EXPECT_FLOAT_EQ(m.Learn(first, 1.0f), 0.5f);
+  EXPECT_FLOAT_EQ(m.Weight(2), 0.025f);
+  EXPECT_FLOAT_EQ(m.Weight(3), 0.025f);
+  EXPECT_FLOAT_EQ(m.Weight(m.bias_coordinate()), 0.025f);
+  EXPECT_EQ(m.Weight(1), 0.0f);
+  // Second sample, rows {2, 1}, label 0: logit 0.025 + 0 + 0.025, p = sigmoid(0.05).
+  // Coordinate 2: g = 0.5124974, sigma = (sqrt(0.5126536) - 0.5) / 0.1 = 2.1599832,
+  // z = -0.5 + g - sigma * 0.025 = -0.0415022, |z| <= l1 so w = 0.
+  // Coordinate 1: sigma = g / 0.1, z = g = 0.5124974, n = g^2 = 0.2626536,
+  // w = -(0.5124974 - 0.1) / ((1 + 0.5124974) / 0.1 + 1) = -0.0255813.
+  const uint32_t second[2] = {2, 1};
+  EXPECT_NEAR(m.Learn(second, 0.0f), 0.5124973964842103, 1e-6);
+  EXPECT_EQ(m.Weight(2), 0.0f);
+  EXPECT_NEAR(m.Weight(1), -0.025581275193596854, 1e-6);
+  EXPECT_EQ(m.Weight(m.bias_coordinate()), 0.0f);
+  EXPECT_FLOAT_EQ(m.Weight(3), 0.025f) << "coordinates not in the sample are untouched";
+}
+
+struct LearnCase {
+  const char* kind;
+  double min_gain_over_baseline;
+};
+
+class CtrModelLearnTest : public ::testing::TestWithParam<LearnCase> {};
+
+CtrOptions SmallOptions(const std::string& kind) {
+  CtrOptions o = *CtrDefaults(kind);
+  // Smaller than the defaults so that the sanitizer builds stay quick; the same code paths.
+  o.embed_dim = 8;
+  if (!o.mlp.empty()) o.mlp = {32, 32};
+  o.epochs = 6;
+  return o;
+}
+
+TEST_P(CtrModelLearnTest, LearnsThePlantedPatternWellAboveTheFrequencyBaseline) {
+  const LearnCase c = GetParam();
+  const CtrDataset train = SyntheticSet(20000, 1);
+  const CtrDataset valid = SyntheticSet(3000, 2);
+  std::vector<float> truth;
+  const CtrDataset test = SyntheticSet(6000, 3, &truth);
+  auto model = CreateCtrModel(c.kind, SmallOptions(c.kind));
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  FitOptions fit;
+  fit.threads = 2;
+  auto report = (*model)->Fit(train, &valid, fit);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  std::vector<float> p(test.size());
+  (*model)->Predict(test, p, 2);
+  const double auc = Auc(p, test.labels);
+  const double baseline = FrequencyBaselineAuc(train, test);
+  const double oracle = Auc(truth, test.labels);
+  std::printf(
+      "%s: test AUC %.4f logloss %.4f; frequency baseline %.4f, oracle %.4f, best epoch %d\n",
+      c.kind, auc, LogLoss(p, test.labels), baseline, oracle, report->best_epoch);
+  EXPECT_GT(auc, baseline + c.min_gain_over_baseline);
+  EXPECT_LT(LogLoss(p, test.labels), 0.6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, CtrModelLearnTest,
+                         ::testing::Values(LearnCase{"ftrl", 0.05}, LearnCase{"fm", 0.05},
+                                           LearnCase{"deepfm", 0.05}, LearnCase{"dcnv2", 0.05}),
+                         [](const auto& info) { return std::string(info.param.kind); });
+
+class CtrModelFileTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CtrModelFileTest, SaveLoadRoundTripGivesIdenticalPredictions) {
+  const CtrDataset train = SyntheticSet(3000, 11);
+  const CtrDataset test = SyntheticSet(500, 12);
+  CtrOptions o = SmallOptions(GetParam());
+  o.epochs = 2;
+  auto model = CreateCtrModel(GetParam(), o);
+  ASSERT_TRUE(model.ok());
+  ASSERT_TRUE((*model)->Fit(train, nullptr, FitOptions{}).ok());
+  freshet::testing::TempDir dir;
+  const std::string path = dir.Sub("m.fmdl");
+  ASSERT_TRUE((*model)->Save(path).ok());
+  auto loaded = CtrModel::Load(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->kind(), GetParam());
+  EXPECT_EQ((*loaded)->format(), CtrFormat::kCriteo);
+  std::vector<float> a(test.size()), b(test.size());
+  (*model)->Predict(test, a);
+  (*loaded)->Predict(test, b);
+  EXPECT_EQ(a, b);
+}
+
+TEST_P(CtrModelFileTest, CorruptOrTruncatedFileIsRejected) {
+  const CtrDataset train = SyntheticSet(1000, 13);
+  CtrOptions o = SmallOptions(GetParam());
+  o.epochs = 1;
+  auto model = CreateCtrModel(GetParam(), o);
+  ASSERT_TRUE(model.ok());
+  ASSERT_TRUE((*model)->Fit(train, nullptr, FitOptions{}).ok());
+  freshet::testing::TempDir dir;
+  const std::string path = dir.Sub("m.fmdl");
+  ASSERT_TRUE((*model)->Save(path).ok());
+  std::string bytes = freshet::testing::ReadFile(path);
+  std::string flipped = bytes;
+  flipped[bytes.size() / 2] ^= 0x20;
+  freshet::testing::WriteFile(dir.Sub("flipped.fmdl"), flipped);
+  auto bad = CtrModel::Load(dir.Sub("flipped.fmdl"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.status().IsCorruption()) << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find("flipped.fmdl"), std::string::npos);
+  freshet::testing::WriteFile(dir.Sub("short.fmdl"), bytes.substr(0, bytes.size() - 9));
+  auto truncated = CtrModel::Load(dir.Sub("short.fmdl"));
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_TRUE(truncated.status().IsCorruption());
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, CtrModelFileTest,
+                         ::testing::Values("ftrl", "fm", "deepfm", "dcnv2"));
+
+TEST(CtrModelFileTest, ForeignModelFileIsRejectedClearly) {
+  freshet::testing::TempDir dir;
+  model::ModelWriter w;
+  w.PutBytes("kind", "sasrec");
+  ASSERT_TRUE(w.Commit(dir.Sub("rec.fmdl")).ok());
+  auto loaded = CtrModel::Load(dir.Sub("rec.fmdl"));
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("holds a 'sasrec' model, not a CTR model"),
+            std::string::npos)
+      << loaded.status().ToString();
+  freshet::testing::WriteFile(dir.Sub("text.fmdl"), "hello, not a model\n");
+  auto text = CtrModel::Load(dir.Sub("text.fmdl"));
+  ASSERT_FALSE(text.ok());
+  EXPECT_TRUE(text.status().IsCorruption());
+}
+
+TEST(CtrModelTest, UnknownKindAndBadOptionsAreNamed) {
+  auto unknown = CreateCtrModel("xgboost", {});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("known: ftrl, fm, deepfm, dcnv2"), std::string::npos);
+  CtrOptions o = *CtrDefaults("fm");
+  o.embed_dim = 0;
+  auto bad = CreateCtrModel("fm", o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("embed_dim"), std::string::npos);
+}
+
+TEST(CtrModelTest, EarlyStoppingKeepsTheBestValidationEpoch) {
+  const CtrDataset train = SyntheticSet(3000, 21);
+  const CtrDataset valid = SyntheticSet(1000, 22);
+  CtrOptions o = SmallOptions("deepfm");
+  o.epochs = 30;
+  o.patience = 1;
+  o.min_count = 1;  // memorise everything: overfits within a few epochs
+  auto model = CreateCtrModel("deepfm", o);
+  ASSERT_TRUE(model.ok());
+  std::vector<EpochReport> seen;
+  FitOptions fit;
+  fit.threads = 1;
+  fit.on_epoch = [&](const EpochReport& e) { seen.push_back(e); };
+  auto report = (*model)->Fit(train, &valid, fit);
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(seen.size(), report->epochs.size());
+  EXPECT_LT(seen.size(), 30u) << "stopped early";
+  const int best = report->best_epoch;
+  ASSERT_GE(best, 1);
+  std::vector<float> p(valid.size());
+  (*model)->Predict(valid, p);
+  EXPECT_NEAR(LogLoss(p, valid.labels), seen[best - 1].valid_logloss, 1e-6)
+      << "the model holds the best epoch's weights";
+}
+
+}  // namespace
+}  // namespace freshet::rank
