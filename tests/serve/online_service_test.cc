@@ -19,8 +19,9 @@ using testing::Shop;
 
 class OnlineServiceTest : public ::testing::Test {
  protected:
-  void Open(bool online) {
+  void Open(bool online, const std::string& index = "auto") {
     ServiceOptions o;
+    o.index.kind = index;
     o.insecure_no_auth = true;
     o.online.enabled = online;
     o.online.publish_ms = 3600 * 1000;  // only LearnNow publishes
@@ -111,6 +112,18 @@ TEST_F(OnlineServiceTest, ANewItemBecomesRecommendableOnceLearned) {
   EXPECT_NE(metrics.find("freshet_online_lag_seconds{stage=\"step\",quantile=\"0.99\"}"),
             std::string::npos);
   EXPECT_NE(metrics.find("freshet_online_publishes_total 1"), std::string::npos);
+}
+
+TEST_F(OnlineServiceTest, ANewItemEntersTheHnswIndex) {
+  Open(/*online=*/true, "hnsw");
+  PostNewPattern();
+  PostProbe();
+  ASSERT_TRUE(service_->LearnNow().ok());
+  ApiResponse models = Call("GET", "/v1/models");
+  EXPECT_NE(models.body.find("\"retrieval\":\"hnsw\""), std::string::npos) << models.body;
+  auto after = Items(Call("GET", "/v1/recommend", {{"user", "probe"}, {"k", "5"}, {"model", "sasrec"}}));
+  EXPECT_EQ(std::count(after.begin(), after.end(), "fresh1"), 1)
+      << "the new item is not retrievable through the HNSW index";
 }
 
 TEST_F(OnlineServiceTest, AnActivationIsNeverOverwrittenByAnOlderLearner) {
