@@ -385,12 +385,15 @@ Status ItemGraphModel::Learn(std::span<const OnlineExample> batch, uint32_t num_
       if (std::find(partners.begin(), partners.end(), h) != partners.end()) continue;
       partners.push_back(h);
     }
+    // The newest partner counts most, with the decay scoring uses for history items.
+    float age_weight = 1.0f;
     for (ItemId h : partners) {
-      const float w = kappa_ / (std::sqrt(std::max(1.0f, popularity_[h]) *
-                                          std::max(1.0f, popularity_[e.item])) +
-                                shrink);
+      const float w = kOnlineEdgeShare * age_weight * kappa_ /
+                      (std::sqrt(std::max(1.0f, popularity_[h]) * std::max(1.0f, popularity_[e.item])) +
+                       shrink);
       add_edge(h, e.item, w);
       add_edge(e.item, h, w);
+      age_weight *= static_cast<float>(options_.history_decay);
     }
   }
   SetPopularityScale();
