@@ -27,6 +27,7 @@ epochs=""
 work=""
 freshet_model=""
 freshet_data=""
+freshet_bin=""
 run_freshet=1
 run_pytorch=1
 build=1
@@ -51,6 +52,8 @@ usage: bench/compare_sasrec.sh [options]
   --freshet-only        skip PyTorch
   --report-only         run nothing: print the comparison of what --work DIR already holds
   --no-build            do not run make
+  --freshet-bin FILE    time this freshet binary (e.g. build-perf/freshet) instead of
+                        build/freshet; implies --no-build
   --allocator A         PyTorch's malloc: tcmalloc (default), jemalloc or glibc
   --omp-wait P          OMP_WAIT_POLICY for PyTorch: passive (default) or active
   --layout L            PyTorch encoder: packed (default) or padded (see sasrec_pytorch.py)
@@ -76,6 +79,7 @@ while [ $# -gt 0 ]; do
     --freshet-only) run_pytorch=0; shift ;;
     --report-only) run_freshet=0; run_pytorch=0; shift ;;
     --no-build) build=0; shift ;;
+    --freshet-bin) freshet_bin="$2"; build=0; shift 2 ;;
     --allocator) allocator="$2"; shift 2 ;;
     --omp-wait) omp_wait="$2"; shift 2 ;;
     --layout) layout="$2"; shift 2 ;;
@@ -190,8 +194,9 @@ if [ "$run_freshet" = 1 ]; then
     say "building freshet (make)"
     make -C "$ROOT" >"$work/make.log" 2>&1 || { tail -20 "$work/make.log" >&2; die "make failed"; }
   fi
-  freshet="$ROOT/build/freshet"
+  freshet="${freshet_bin:-$ROOT/build/freshet}"
   [ -x "$freshet" ] || die "no $freshet; run make"
+  say "freshet binary $freshet"
   if [ -n "$freshet_model" ]; then
     say "reusing $freshet_model (data $freshet_data, copied to $work/data)"
     rm -rf "$work/data"

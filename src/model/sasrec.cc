@@ -64,6 +64,9 @@ constexpr Field<SasrecOptions> kFields[] = {
     {"ce_popularity_share", [](SasrecOptions& o, std::string_view k, std::string_view v) {
        return ParseDouble(k, v, 0.0, 1.0, &o.ce_popularity_share); },
      [](const SasrecOptions& o) { return FormatNumber(o.ce_popularity_share); }},
+    {"ce_precision", [](SasrecOptions& o, std::string_view k, std::string_view v) {
+       return ParseChoice(k, v, {"bf16", "float"}, &o.ce_precision); },
+     [](const SasrecOptions& o) { return o.ce_precision; }},
     {"activation", [](SasrecOptions& o, std::string_view k, std::string_view v) {
        return ParseChoice(k, v, {"relu", "gelu"}, &o.activation); },
      [](const SasrecOptions& o) { return o.activation; }},
@@ -198,7 +201,9 @@ Status SasrecModel::Fit(const TrainData& data, const FitOptions& fit, TrainRepor
     nn::LossValue loss;
   };
   nn::FullSoftmaxLoss<float> softmax;
-  nn::SharedNegativeSoftmaxLoss<float> shared_softmax;
+  nn::FullSoftmaxOptions shared_options;
+  shared_options.bf16_products = options_.ce_precision == "bf16";
+  nn::SharedNegativeSoftmaxLoss<float> shared_softmax(shared_options);
   std::vector<Worker> ws(workers);
   for (Worker& w : ws) {
     w.ws = std::make_unique<nn::SasrecEncoder<float>::Workspace>(encoder, batch_size);

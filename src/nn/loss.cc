@@ -4,6 +4,9 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+
+#include "nn/bf16_kernels.h"
 
 namespace freshet::nn {
 namespace {
@@ -211,6 +214,132 @@ LossValue FullSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden, std::span<const 
   return loss;
 }
 
+namespace {
+
+constexpr int RoundUp(int x, int to) { return (x + to - 1) / to * to; }
+
+// SharedNegativeSoftmaxLoss<float>::Compute with its three products in bf16
+// (FullSoftmaxOptions::bf16_products): the float path's steps, with K padded to a multiple of 32
+// by zero rows with bias -inf (their entries of U are zero) and each chunk's rows to a multiple of
+// 8 by zero rows with zero U and zero scaled rows, so the padding adds nothing to any gradient.
+// The logits' bias, each row's max and the exponentials are fused into the kernels, so the
+// [rows x K] logits are written once and read once. The positive's logit stays a float dot
+// product.
+// REQUIRES: bf16::Supported(), hidden.cols() % 32 == 0.
+LossValue SharedNegativeBf16(int chunk, ConstMatrixRef<float> hidden,
+                             std::span<const ItemId> targets, std::span<const ItemId> negatives,
+                             std::span<const float> log_weights, ConstMatrixRef<float> items,
+                             float grad_scale, MatrixRef<float> d_hidden,
+                             MatrixRef<float> d_items,
+                             SharedNegativeSoftmaxLoss<float>::Workspace& ws) {
+  const auto dim = static_cast<int>(hidden.cols());
+  const auto k = static_cast<int>(negatives.size());
+  const int kp = RoundUp(std::max(k, 1), 32);
+  const int cap = RoundUp(chunk, 8);
+  assert(dim % 32 == 0);
+  ws.negatives.resize(kp, dim);
+  if (ws.first_copy.size() < static_cast<size_t>(items.rows())) {
+    ws.first_copy.resize(static_cast<size_t>(items.rows()), -1);
+  }
+  ws.next_copy.resize(static_cast<size_t>(k));
+  ws.bias.resize(static_cast<size_t>(kp));
+  for (int j = k - 1; j >= 0; --j) {
+    const ItemId id = negatives[j];
+    assert(id < items.rows());
+    ws.negatives.row(j) = items.row(id);
+    ws.next_copy[j] = ws.first_copy[id];
+    ws.first_copy[id] = j;
+    ws.bias[j] = log_weights[j];
+  }
+  ws.negatives.bottomRows(kp - k).setZero();
+  std::fill(ws.bias.begin() + k, ws.bias.end(), -std::numeric_limits<float>::infinity());
+  const size_t neg_size = static_cast<size_t>(kp) * dim;
+  ws.neg_rows.resize(neg_size);
+  ws.neg_blocks.resize(neg_size);
+  ws.neg_pairs.resize(neg_size);
+  bf16::PackRows(ws.negatives.data(), dim, kp, dim, ws.neg_rows.data());
+  bf16::TransposeToColumnBlocks(ws.neg_rows.data(), kp, dim, ws.neg_blocks.data());
+  bf16::PackRowPairs(ws.negatives.data(), dim, kp, dim, ws.neg_pairs.data());
+  ws.d_negatives.setZero(kp, dim);
+  if (ws.logits.rows() < cap || ws.logits.cols() < kp) ws.logits.resize(cap, kp);
+  if (ws.h.rows() < cap || ws.h.cols() != dim) {
+    ws.h.resize(cap, dim);
+    ws.dh.resize(cap, dim);
+    ws.hs.resize(cap, dim);
+  }
+  ws.rows.resize(static_cast<size_t>(cap));
+  ws.factor.resize(static_cast<size_t>(cap));
+  ws.pos_grad.resize(static_cast<size_t>(cap));
+  ws.row_max.resize(static_cast<size_t>(cap) * 16);
+  ws.exp_sums.resize(static_cast<size_t>(cap));
+  ws.h_rows.resize(static_cast<size_t>(cap) * dim);
+  ws.hs_pairs.resize(static_cast<size_t>(cap) * dim);
+  ws.u_rows.resize(static_cast<size_t>(cap) * kp);
+  ws.u_pairs.resize(static_cast<size_t>(cap) * kp);
+  const int64_t ldl = ws.logits.cols();
+  constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+  LossValue loss;
+  d_hidden.setZero();
+  Eigen::Index next = 0;
+  while (next < hidden.rows()) {
+    const int m = GatherTargetRows(hidden, targets, items.rows(), chunk, &next, ws.h, ws.rows);
+    if (m == 0) break;
+    const int mp = RoundUp(m, 8);
+    ws.h.middleRows(m, mp - m).setZero();
+    bf16::PackRows(ws.h.data(), dim, mp, dim, ws.h_rows.data());
+    bf16::Logits(ws.h_rows.data(), mp, dim, ws.neg_blocks.data(), kp, ws.bias.data(),
+                 ws.logits.data(), ldl, ws.row_max.data());
+    // The shift is the row's max over the positive and every negative, accidental hits
+    // included (an upper bound is all the exp needs); padded rows get +inf, so their U is 0.
+    for (int i = 0; i < m; ++i) {
+      const ItemId target = targets[ws.rows[i]];
+      float* row = ws.logits.data() + i * ldl;
+      // Accidental hits: every copy of the target among the negatives leaves this row's softmax.
+      for (int32_t j = ws.first_copy[target]; j >= 0; j = ws.next_copy[j]) row[j] = kMinusInf;
+      const float positive = ws.h.row(i).dot(items.row(target));
+      ws.pos_grad[i] = positive;  // the logit for now; its gradient below
+      ws.row_max[i] = std::max(positive, ws.row_max[i]);
+    }
+    std::fill(ws.row_max.begin() + m, ws.row_max.begin() + mp,
+              std::numeric_limits<float>::infinity());
+    bf16::ExpRows(ws.logits.data(), ldl, mp, k, kp, ws.row_max.data(), ws.exp_sums.data(),
+                  ws.u_rows.data(), ws.u_pairs.data());
+    for (int i = 0; i < m; ++i) {
+      const ItemId target = targets[ws.rows[i]];
+      const float positive = ws.pos_grad[i];
+      const float mx = ws.row_max[i];
+      const float e_pos = std::exp(positive - mx);
+      const float sum = ws.exp_sums[i] + e_pos;
+      loss.sum += static_cast<double>(mx) + std::log(static_cast<double>(sum)) -
+                  static_cast<double>(positive);
+      const float f = grad_scale / sum;
+      ws.factor[i] = f;
+      const float g_pos = f * e_pos - grad_scale;
+      d_items.row(target) += g_pos * ws.h.row(i);
+      ws.hs.row(i) = f * ws.h.row(i);
+      ws.pos_grad[i] = g_pos;
+    }
+    ws.hs.middleRows(m, mp - m).setZero();
+    loss.count += m;
+    bf16::PackRowPairs(ws.hs.data(), dim, mp, dim, ws.hs_pairs.data());
+    // d_hidden = diag(f) (U negatives) + g_pos e_target; d_negatives += U^T (diag(f) H).
+    bf16::RowsTimesPairs(ws.u_rows.data(), mp, kp, ws.neg_pairs.data(), dim, ws.dh.data());
+    bf16::PairsTransposedTimesPairs(ws.u_pairs.data(), mp, kp, ws.hs_pairs.data(), dim,
+                                    ws.d_negatives.data());
+    for (int i = 0; i < m; ++i) {
+      d_hidden.row(ws.rows[i]) =
+          ws.factor[i] * ws.dh.row(i) + ws.pos_grad[i] * items.row(targets[ws.rows[i]]);
+    }
+  }
+  for (int j = 0; j < k; ++j) {
+    d_items.row(negatives[j]) += ws.d_negatives.row(j);
+    ws.first_copy[negatives[j]] = -1;
+  }
+  return loss;
+}
+
+}  // namespace
+
 template <typename T>
 LossValue SharedNegativeSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden,
                                                 std::span<const ItemId> targets,
@@ -228,6 +357,13 @@ LossValue SharedNegativeSoftmaxLoss<T>::Compute(ConstMatrixRef<T> hidden,
   assert(d_items.rows() == items.rows() && d_items.cols() == dim);
   const int chunk = options_.chunk_rows;
   assert(chunk > 0);
+  if constexpr (std::is_same_v<T, float>) {
+    // The variant is chosen once per call, outside every loop.
+    if (options_.bf16_products && dim % 32 == 0 && bf16::Supported()) {
+      return SharedNegativeBf16(chunk, hidden, targets, negatives, log_weights, items, grad_scale,
+                                d_hidden, d_items, ws);
+    }
+  }
   const Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>> weights(log_weights.data(), k);
   ws.negatives.resize(k, dim);
   ws.sorted.resize(static_cast<size_t>(k));

@@ -74,6 +74,13 @@ struct FullSoftmaxOptions {
   // dim 64 and 12k items (docs in src/nn/README.md): 128 beats 64 and 256 by 5-10%.
   // 128 rows x 12k items = 6 MB.
   int chunk_rows = 128;
+  // SharedNegativeSoftmaxLoss<float> only: compute its three [rows x dim] x [dim x K] products
+  // (logits, d_hidden, d_negatives) from inputs rounded to bfloat16, summed in float, when the CPU
+  // has AVX512-BF16 and dim is a multiple of 32 (bf16_kernels.h); otherwise, and always for
+  // double, in float. The loss then runs about 3.4x faster (src/nn/README.md), and logits and
+  // gradients carry bf16's rounding (relative 2^-8 at most per input, the trade mixed-precision
+  // training makes on accelerators), which SASRec's quality does not notice (docs/models.md).
+  bool bf16_products = false;
 };
 
 // Cross-entropy of the target against a softmax over the whole catalog (Klenitskiy & Vasilev,
@@ -132,6 +139,16 @@ class SharedNegativeSoftmaxLoss {
     std::vector<T> factor;           // grad_scale / sum of exp, per chunk row
     std::vector<T> pos_grad;         // the target logit's gradient, per chunk row
     std::vector<std::pair<ItemId, Eigen::Index>> sorted;  // (negative id, column), by id
+    // bf16_products only: the bf16 copies the kernels read (layouts in bf16_kernels.h).
+    std::vector<uint16_t> neg_rows, neg_blocks, neg_pairs;  // [K', dim], K' = K rounded up to 32
+    std::vector<uint16_t> h_rows, hs_pairs;                 // the chunk's hidden rows, scaled
+    std::vector<uint16_t> u_rows, u_pairs;                  // the chunk's exp rows
+    std::vector<float> bias;      // log_weights, then -inf for the padding up to K'
+    std::vector<float> row_max;   // per chunk row (16 per row: the kernel's scratch)
+    std::vector<float> exp_sums;  // per chunk row
+    // Copies of each item among the negatives as linked lists: first_copy[item] is its first
+    // column or -1 (all -1 between calls), next_copy[column] the next or -1.
+    std::vector<int32_t> first_copy, next_copy;
   };
 
   explicit SharedNegativeSoftmaxLoss(const FullSoftmaxOptions& options = {})

@@ -64,6 +64,26 @@ TEST(SasrecTest, SharedNegativeSoftmaxLearnsToo) {
   EXPECT_GT(NextItemAccuracy(m, 9), 0.8);  // chance: 1/30
 }
 
+TEST(SasrecTest, SharedNegativeSoftmaxLearnsWithBf16AndWithFloatProducts) {
+  // Width 32: wide enough for the bf16 kernels, which run where the CPU has AVX512-BF16 (the
+  // float products elsewhere, and always with ce_precision=float).
+  for (const char* precision : {"bf16", "float"}) {
+    Chains chains(300, 4);
+    SasrecOptions o = Small("ce");
+    o.hidden = 32;
+    o.ce_negatives = 8;
+    ASSERT_TRUE(o.Set("ce_precision", precision).ok());
+    SasrecModel m(o);
+    FitOptions fit;
+    fit.threads = 2;
+    fit.progress = false;
+    TrainReport report;
+    ASSERT_TRUE(m.Fit(chains.data(), fit, &report).ok());
+    EXPECT_LT(report.epochs.back().loss, 0.5 * report.epochs.front().loss) << precision;
+    EXPECT_GT(NextItemAccuracy(m, 9), 0.8) << precision;  // chance: 1/30
+  }
+}
+
 TEST(SasrecTest, SampledBinaryCrossEntropyLearnsToo) {
   Chains chains(300, 2);
   SasrecOptions o = Small("bce");
@@ -125,7 +145,7 @@ TEST(SasrecTest, ScoreBatchEqualsScoreAllPerUser) {
   std::vector<float> one(kItems);
   for (size_t u = 0; u < users.size(); ++u) {
     m.ScoreAll(users[u], histories[u], one);
-    for (int i = 0; i < kItems; ++i) {
+    for (uint32_t i = 0; i < kItems; ++i) {
       EXPECT_NEAR(batch[u * kItems + i], one[i], 1e-4f * (1 + std::abs(one[i]))) << u << " " << i;
     }
   }
@@ -159,6 +179,7 @@ TEST(SasrecTest, QueryVectorDotItemVectorsIsScoreAll) {
 TEST(SasrecTest, BadOptionsAreNamed) {
   SasrecOptions o;
   EXPECT_TRUE(o.Set("loss", "mse").IsInvalidArgument());
+  EXPECT_TRUE(o.Set("ce_precision", "fp16").IsInvalidArgument());
   EXPECT_TRUE(o.Set("dropout", "1.5").IsInvalidArgument());
   ASSERT_TRUE(o.Set("heads", "3").ok());
   Chains chains(10, 4);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -152,6 +153,56 @@ TEST(DataParallelTest, WorkerGradientsSumToTheSingleThreadGradient) {
       EXPECT_LT((ps[i].grad - ps1[i].grad).cwiseAbs().maxCoeff() / scale, 1e-4f)
           << ps[i].name << " threads " << threads;
     }
+  }
+}
+
+// The shared-negative loss as the trainer runs it: workers share the item table, the negatives
+// and the loss object, each with its own workspace and gradient buffers. With bf16 products (where
+// the CPU has them: the kernels' lookup tables and the CPU check are shared state) every thread
+// must get exactly what one thread alone gets for the same rows.
+TEST(SharedNegativeConcurrencyTest, WorkersWithOwnWorkspacesMatchASingleThread) {
+  const int threads = 3, rows = 90, dim = 64, num_items = 500, k = 200;
+  Rng rng(62);
+  Matrix<float> items(num_items, dim);
+  for (Eigen::Index i = 0; i < items.size(); ++i) items.data()[i] = 0.3f * rng.Normal();
+  std::vector<Matrix<float>> hidden(threads, Matrix<float>(rows, dim));
+  std::vector<std::vector<ItemId>> targets(threads, std::vector<ItemId>(rows));
+  for (int t = 0; t < threads; ++t) {
+    for (Eigen::Index i = 0; i < hidden[t].size(); ++i) hidden[t].data()[i] = rng.Normal();
+    for (auto& id : targets[t]) id = static_cast<ItemId>(rng.Below(num_items));
+  }
+  std::vector<ItemId> negatives(k);
+  std::vector<float> log_weights(k);
+  for (int j = 0; j < k; ++j) {
+    negatives[j] = static_cast<ItemId>(rng.Below(num_items));
+    log_weights[j] = 0.5f * static_cast<float>(rng.Normal());
+  }
+  FullSoftmaxOptions options;
+  options.chunk_rows = 32;
+  options.bf16_products = true;
+  const SharedNegativeSoftmaxLoss<float> loss(options);
+  struct Out {
+    LossValue value;
+    Matrix<float> d_hidden, d_items;
+  };
+  auto run = [&](int t, Out& out) {
+    SharedNegativeSoftmaxLoss<float>::Workspace ws;
+    out.d_hidden.resize(rows, dim);
+    out.d_items = Matrix<float>::Zero(num_items, dim);
+    for (int rep = 0; rep < 3; ++rep) {
+      out.value = loss.Compute(hidden[t], targets[t], negatives, log_weights, items, 0.01f,
+                               out.d_hidden, out.d_items, ws);
+    }
+  };
+  std::vector<Out> alone(threads), together(threads);
+  for (int t = 0; t < threads; ++t) run(t, alone[t]);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(run, t, std::ref(together[t]));
+  for (auto& th : pool) th.join();
+  for (int t = 0; t < threads; ++t) {
+    EXPECT_EQ(together[t].value.sum, alone[t].value.sum) << t;
+    EXPECT_EQ(together[t].d_hidden, alone[t].d_hidden) << t;
+    EXPECT_EQ(together[t].d_items, alone[t].d_items) << t;
   }
 }
 
