@@ -54,8 +54,9 @@ struct OnlineServeOptions {
   uint64_t seed = 42;
   // Snapshots of the learned models, for restarts: every snapshot_interval_s (and at Snapshot())
   // the published copies are saved under snapshot_dir with the store sequence number they have
-  // learned through. Open loads the newest one whose source files are the given model files and
-  // re-learns the events after it. Empty: no snapshots (a restart starts from the files).
+  // learned through. Open loads the newest one whose source files are the given model files,
+  // unchanged since (size and mtime), and re-learns the events after it. Empty: no snapshots (a
+  // restart starts from the files).
   std::string snapshot_dir;
   int snapshot_interval_s = 300;
 };

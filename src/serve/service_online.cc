@@ -21,6 +21,18 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr size_t kLagRing = 4096;  // recent lags kept for the quantiles in /metrics
 
+// Identifies a model file's contents cheaply: its size and modification time. A snapshot learned
+// from a file that has since been replaced (retrained to the same path) is not used.
+std::string FileStamp(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return "missing";
+  const auto mtime = std::filesystem::last_write_time(path, ec);
+  if (ec) return "missing";
+  return std::to_string(size) + "@" +
+         std::to_string(mtime.time_since_epoch().count());
+}
+
 double Quantile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
   const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
@@ -249,7 +261,7 @@ Status Service::PublishLearned() {
 // <snapshot_dir>/snap-<seq>/ holds one model file per served model and a manifest:
 //   freshet-snapshot 1
 //   seq <the store sequence number the models learned through>
-//   model <source model file> <file in this directory>
+//   model <source model file> <file in this directory> <source size@mtime when learned from>
 // LATEST names the newest complete snapshot; it is replaced atomically after the directory is.
 
 Status Service::Snapshot() {
@@ -281,7 +293,7 @@ Status Service::WriteSnapshot() {
     meta.item_fingerprint = model::ItemFingerprint(store_, meta.num_items);
     const std::string file = std::to_string(i) + "-" + meta.kind + ".fmdl";
     FRESHET_RETURN_IF_ERROR(model::SaveModel(*e.loaded.model, meta, (tmp / file).string()));
-    manifest += "model " + e.file + " " + file + "\n";
+    manifest += "model " + e.file + " " + file + " " + FileStamp(e.file) + "\n";
   }
   {
     std::ofstream out(tmp / "manifest");
@@ -330,12 +342,13 @@ std::optional<std::pair<std::vector<std::string>, uint64_t>> Service::FindSnapsh
     return std::nullopt;
   }
   std::vector<std::string> files;
-  std::string source, file;
-  while (in >> key >> source >> file) {
-    if (key != "model" || files.size() >= model_files.size() || source != model_files[files.size()]) {
+  std::string source, file, stamp;
+  while (in >> key >> source >> file >> stamp) {
+    if (key != "model" || files.size() >= model_files.size() ||
+        source != model_files[files.size()] || stamp != FileStamp(source)) {
       std::fprintf(stderr,
-                   "freshet serve: snapshot %s was learned from other model files; starting from "
-                   "the given ones\n",
+                   "freshet serve: snapshot %s was learned from other model files (or they "
+                   "changed since); starting from the given ones\n",
                    (root / name).c_str());
       return std::nullopt;
     }

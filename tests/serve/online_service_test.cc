@@ -5,7 +5,9 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "serve/service.h"
@@ -19,9 +21,10 @@ using testing::Shop;
 
 class OnlineServiceTest : public ::testing::Test {
  protected:
-  void Open(bool online, const std::string& index = "auto") {
+  void Open(bool online, const std::string& index = "auto", const std::string& snapshots = "") {
     ServiceOptions o;
     o.index.kind = index;
+    o.online.snapshot_dir = snapshots;
     o.insecure_no_auth = true;
     o.online.enabled = online;
     o.online.publish_ms = 3600 * 1000;  // only LearnNow publishes
@@ -144,6 +147,29 @@ TEST_F(OnlineServiceTest, AnActivationIsNeverOverwrittenByAnOlderLearner) {
   ApiResponse r = Call("POST", "/v1/models/activate", {}, "{\"rollback\":true}");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(Version(r).find("swing"), std::string::npos) << Version(r);
+}
+
+TEST_F(OnlineServiceTest, ARestartResumesFromTheSnapshotUnlessTheModelFileChanged) {
+  const std::string snapshots = shop_.dir.Sub("snapshots");
+  Open(/*online=*/true, "auto", snapshots);
+  PostNewPattern();
+  ASSERT_TRUE(service_->LearnNow().ok());
+  ASSERT_TRUE(service_->Snapshot().ok());
+  const auto learned = Items(Call("GET", "/v1/similar", {{"item", ItemName(4)}, {"model", "swing"}}));
+  service_.reset();
+
+  Open(/*online=*/true, "auto", snapshots);
+  EXPECT_GT(service_->restored_from_seq(), 0u);
+  EXPECT_NE(Version(Call("GET", "/v1/models")).find("restored from snapshot"), std::string::npos);
+  // The learned edges came back: i04's neighbours are those it had before the restart.
+  EXPECT_EQ(Items(Call("GET", "/v1/similar", {{"item", ItemName(4)}, {"model", "swing"}})), learned);
+  service_.reset();
+
+  // The model file retrained to the same path: its snapshot no longer applies.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  shop_.Train("swing", "", shop_.swing_file, 3);
+  Open(/*online=*/true, "auto", snapshots);
+  EXPECT_EQ(service_->restored_from_seq(), 0u);
 }
 
 TEST_F(OnlineServiceTest, WithOnlineLearningOffTheModelsStayAsLoaded) {
