@@ -46,44 +46,8 @@ Status ApplyParams(const std::string& text, rank::CtrOptions* o) {
     if (eq == std::string::npos) {
       return Status::InvalidArgument("--param entry '" + item + "' is not KEY=VALUE");
     }
-    const std::string k = item.substr(0, eq), v = item.substr(eq + 1);
-    try {
-      if (k == "min_count")
-        o->min_count = static_cast<uint32_t>(std::stoul(v));
-      else if (k == "patience")
-        o->patience = std::stoi(v);
-      else if (k == "batch_size")
-        o->batch_size = std::stoi(v);
-      else if (k == "embed_dim")
-        o->embed_dim = std::stoi(v);
-      else if (k == "learning_rate")
-        o->learning_rate = std::stof(v);
-      else if (k == "embed_l2")
-        o->embed_l2 = std::stof(v);
-      else if (k == "ftrl_alpha")
-        o->ftrl_alpha = std::stof(v);
-      else if (k == "ftrl_beta")
-        o->ftrl_beta = std::stof(v);
-      else if (k == "ftrl_l1")
-        o->ftrl_l1 = std::stof(v);
-      else if (k == "ftrl_l2")
-        o->ftrl_l2 = std::stof(v);
-      else if (k == "cross_layers")
-        o->cross_layers = std::stoi(v);
-      else if (k == "mlp") {
-        o->mlp.clear();
-        std::stringstream widths(v);
-        std::string w;
-        while (std::getline(widths, w, ':')) o->mlp.push_back(std::stoi(w));
-      } else {
-        return Status::InvalidArgument(
-            "unknown CTR --param '" + k +
-            "' (known: min_count, patience, batch_size, embed_dim, learning_rate, embed_l2, "
-            "ftrl_alpha, ftrl_beta, ftrl_l1, ftrl_l2, cross_layers, mlp=W:W:...)");
-      }
-    } catch (const std::exception&) {
-      return Status::InvalidArgument("--param " + k + ": '" + v + "' is not a number");
-    }
+    const Status s = rank::SetCtrOption(item.substr(0, eq), item.substr(eq + 1), o);
+    if (!s.ok()) return Status::InvalidArgument("--param: " + s.message());
   }
   return Status::OK();
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -41,54 +42,77 @@ std::string EncodeOptions(const CtrOptions& o) {
   return s.str();
 }
 
+}  // namespace
+
+Status SetCtrOption(std::string_view key, std::string_view value, CtrOptions* o) {
+  auto bad = [&](const char* what) {
+    return Status::InvalidArgument("CTR option " + std::string(key) + ": '" + std::string(value) +
+                                   "' is not " + what);
+  };
+  auto integer = [&](auto* out) -> Status {
+    const char* end = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), end, *out);
+    return ec == std::errc() && ptr == end && !value.empty() ? Status::OK() : bad("an integer");
+  };
+  auto real = [&](float* out) -> Status {
+    const char* end = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), end, *out);
+    return ec == std::errc() && ptr == end && !value.empty() && std::isfinite(*out)
+               ? Status::OK()
+               : bad("a number");
+  };
+  if (key == "min_count") return integer(&o->min_count);
+  if (key == "epochs") return integer(&o->epochs);
+  if (key == "patience") return integer(&o->patience);
+  if (key == "batch_size") return integer(&o->batch_size);
+  if (key == "seed") return integer(&o->seed);
+  if (key == "ftrl_alpha") return real(&o->ftrl_alpha);
+  if (key == "ftrl_beta") return real(&o->ftrl_beta);
+  if (key == "ftrl_l1") return real(&o->ftrl_l1);
+  if (key == "ftrl_l2") return real(&o->ftrl_l2);
+  if (key == "embed_dim") return integer(&o->embed_dim);
+  if (key == "learning_rate") return real(&o->learning_rate);
+  if (key == "embed_l2") return real(&o->embed_l2);
+  if (key == "cross_layers") return integer(&o->cross_layers);
+  if (key == "mlp") {
+    // Widths separated by ':' (on the command line, where ',' separates options) or ','.
+    std::vector<int> widths;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      const size_t cut = rest.find_first_of(":,");
+      const std::string_view w = rest.substr(0, cut);
+      int width = 0;
+      auto [ptr, ec] = std::from_chars(w.data(), w.data() + w.size(), width);
+      if (ec != std::errc() || ptr != w.data() + w.size() || w.empty()) {
+        return bad("a list of widths W:W:...");
+      }
+      widths.push_back(width);
+      rest = cut == std::string_view::npos ? std::string_view() : rest.substr(cut + 1);
+    }
+    o->mlp = std::move(widths);
+    return Status::OK();
+  }
+  return Status::NotFound(
+      "unknown CTR option '" + std::string(key) +
+      "' (known: min_count, epochs, patience, batch_size, seed, embed_dim, learning_rate, "
+      "embed_l2, ftrl_alpha, ftrl_beta, ftrl_l1, ftrl_l2, cross_layers, mlp=W:W:...)");
+}
+
+namespace {
+
 bool DecodeOptions(const std::string& text, CtrOptions* o) {
   std::istringstream in(text);
   std::string line;
   int seen = 0;
-  try {
-    while (std::getline(in, line)) {
-      const size_t eq = line.find('=');
-      if (eq == std::string::npos) return false;
-      const std::string k = line.substr(0, eq);
-      const std::string v = line.substr(eq + 1);
+  while (std::getline(in, line)) {
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos) return false;
+    const Status s = SetCtrOption(line.substr(0, eq), line.substr(eq + 1), o);
+    if (s.ok()) {
       ++seen;
-      if (k == "min_count")
-        o->min_count = static_cast<uint32_t>(std::stoul(v));
-      else if (k == "epochs")
-        o->epochs = std::stoi(v);
-      else if (k == "patience")
-        o->patience = std::stoi(v);
-      else if (k == "batch_size")
-        o->batch_size = std::stoi(v);
-      else if (k == "seed")
-        o->seed = std::stoull(v);
-      else if (k == "ftrl_alpha")
-        o->ftrl_alpha = std::stof(v);
-      else if (k == "ftrl_beta")
-        o->ftrl_beta = std::stof(v);
-      else if (k == "ftrl_l1")
-        o->ftrl_l1 = std::stof(v);
-      else if (k == "ftrl_l2")
-        o->ftrl_l2 = std::stof(v);
-      else if (k == "embed_dim")
-        o->embed_dim = std::stoi(v);
-      else if (k == "learning_rate")
-        o->learning_rate = std::stof(v);
-      else if (k == "embed_l2")
-        o->embed_l2 = std::stof(v);
-      else if (k == "cross_layers")
-        o->cross_layers = std::stoi(v);
-      else if (k == "mlp") {
-        o->mlp.clear();
-        std::istringstream widths(v);
-        std::string w;
-        while (std::getline(widths, w, ',')) o->mlp.push_back(std::stoi(w));
-      } else {
-        --seen;  // a key from a later version: ignored
-      }
+    } else if (!s.IsNotFound()) {  // a key from a later version is ignored; a bad value is not
+      return false;
     }
-  } catch (const std::exception&) {
-    return false;
   }
   return seen == 14;
 }

@@ -55,6 +55,11 @@ struct CtrOptions {
   int cross_layers = 0;         // DCN-v2: full-rank cross layers before the MLP
 };
 
+// Sets one option from its text form, as `--param KEY=VALUE` and model files write them (mlp
+// widths separated by ':' or ','). NotFound for an unknown key, InvalidArgument naming the key
+// for a value that does not parse whole.
+Status SetCtrOption(std::string_view key, std::string_view value, CtrOptions* o);
+
 // The kinds, in the order the CLI lists them: "ftrl", "fm", "deepfm", "dcnv2".
 std::vector<std::string_view> CtrModelKinds();
 // The recommended options of `kind`. InvalidArgument for an unknown kind.

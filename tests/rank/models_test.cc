@@ -200,3 +200,28 @@ TEST(CtrModelTest, EarlyStoppingKeepsTheBestValidationEpoch) {
 
 }  // namespace
 }  // namespace freshet::rank
+
+namespace freshet::rank {
+namespace {
+
+TEST(CtrOptionTest, ValuesParseWholeOrAreRefusedByName) {
+  CtrOptions o;
+  EXPECT_TRUE(SetCtrOption("embed_dim", "8", &o).ok());
+  EXPECT_EQ(o.embed_dim, 8);
+  EXPECT_TRUE(SetCtrOption("mlp", "200:100", &o).ok());
+  EXPECT_EQ(o.mlp, (std::vector<int>{200, 100}));
+  EXPECT_TRUE(SetCtrOption("mlp", "64,32", &o).ok());
+  EXPECT_EQ(o.mlp, (std::vector<int>{64, 32}));
+  EXPECT_TRUE(SetCtrOption("learning_rate", "0.01", &o).ok());
+  EXPECT_FLOAT_EQ(o.learning_rate, 0.01f);
+  const Status trailing = SetCtrOption("embed_dim", "8x", &o);
+  EXPECT_TRUE(trailing.IsInvalidArgument());
+  EXPECT_NE(trailing.message().find("embed_dim"), std::string::npos) << trailing.message();
+  EXPECT_EQ(o.embed_dim, 8);
+  EXPECT_TRUE(SetCtrOption("mlp", "200::100", &o).IsInvalidArgument());
+  EXPECT_TRUE(SetCtrOption("learning_rate", "nan", &o).IsInvalidArgument());
+  EXPECT_TRUE(SetCtrOption("no_such_option", "1", &o).IsNotFound());
+}
+
+}  // namespace
+}  // namespace freshet::rank
