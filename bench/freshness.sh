@@ -7,6 +7,10 @@
 # sampled every 10 s.
 #
 #   bench/freshness.sh [--events-per-s N] [--duration S] [--rate R] [--work DIR]
+#                      [--no-online-learning]
+#
+# --no-online-learning serves the model as loaded: the same load without the learner, to tell the
+# learner's memory and CPU from the rest.
 #
 # The shop and model are bench/serve_load.sh's (100,000 items, SASRec), made once per work dir.
 set -euo pipefail
@@ -16,6 +20,7 @@ events=10000
 duration=600
 rate=1000
 work=/tmp/freshet-load
+extra=()
 die() { echo "freshness: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -23,7 +28,8 @@ while [ $# -gt 0 ]; do
     --duration) duration="$2"; shift 2 ;;
     --rate) rate="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-online-learning) extra+=(--no-online-learning); shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (--help lists them)" ;;
   esac
 done
@@ -53,7 +59,7 @@ for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
 
 "$freshet" serve --data "$run/data" --model "$shop/sasrec.fmdl" --threads 2 --port 0 \
   --port-file "$run/port" --insecure-no-auth --redis "redis://127.0.0.1:$redis_port" \
-  --stream events --snapshot-dir "$run/snapshots" 2>"$run/serve.log" &
+  --stream events --snapshot-dir "$run/snapshots" "${extra[@]}" 2>"$run/serve.log" &
 server=$!
 for _ in $(seq 600); do [ -s "$run/port" ] && break; sleep 0.1; done
 [ -s "$run/port" ] || { cat "$run/serve.log" >&2; die "the server did not start"; }

@@ -6,6 +6,10 @@
 // copies of the copies (Clone) as a new model set of the same lineage. Serving threads only ever
 // read published sets, which never change: there is no shared mutable weight, so no data race.
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -66,6 +70,9 @@ void Service::StopLearner() {
 }
 
 void Service::LearnerLoop() {
+  // Requests and event ingestion come first: the learner yields the CPU to them (its lag is
+  // bounded by dropping the oldest events; a request's latency has no such valve).
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
   const auto interval = std::chrono::milliseconds(std::max(1, options_.online.interval_ms));
   for (;;) {
     {
