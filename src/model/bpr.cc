@@ -181,14 +181,8 @@ Status BprModel::Fit(const TrainData& data, const FitOptions& fit, TrainReport* 
   return Status::OK();
 }
 
-void BprModel::Grow(uint32_t num_users, uint32_t num_items) {
+void BprModel::GrowItems(uint32_t num_items) {
   const size_t dim = static_cast<size_t>(options_.dim);
-  if (num_users > num_users_) {
-    if (user_active_.empty()) user_active_.assign(num_users_, 1);
-    user_factors_.resize(static_cast<size_t>(num_users) * dim, 0.0f);
-    user_active_.resize(num_users, 0);
-    num_users_ = num_users;
-  }
   if (num_items > num_items_) {
     if (item_active_.empty()) item_active_.assign(num_items_, 1);
     item_factors_.resize(static_cast<size_t>(num_items) * dim, 0.0f);
@@ -208,7 +202,7 @@ Status BprModel::Learn(std::span<const OnlineExample> batch, uint32_t num_items,
                                      " is not below num_items " + std::to_string(num_items));
     }
   }
-  Grow(num_users_, std::max(num_items_, num_items));
+  GrowItems(num_items);
   const int dim = options_.dim;
   const float lr = static_cast<float>(options.learning_rate > 0 ? options.learning_rate
                                                                 : kOnlineLearningRate);

@@ -70,7 +70,9 @@ class BprModel final : public Recommender {
   // The user vector: p_u for a trained user, else the mean of the history's item vectors.
   void UserVector(UserId user, std::span<const ItemId> history, std::span<float> out) const;
 
-  void Grow(uint32_t num_users, uint32_t num_items);
+  // Grows the item tables to num_items (new rows inactive). Users never grow: a user without
+  // an offline vector is folded in.
+  void GrowItems(uint32_t num_items);
   // Sets every inactive item's score to kInactiveScore.
   void MaskInactive(std::span<float> out) const;
 

@@ -226,6 +226,23 @@ Service::Service(store::EventStore& store, ApiKeys keys, const ServiceOptions& o
       features_(options.features),
       started_(std::chrono::steady_clock::now()) {}
 
+namespace {
+
+// "v3 sasrec:beauty.fmdl,swing:swing.fmdl" plus `suffix`: the version and each model's kind and
+// file name, shown as model_version.
+void SetLabel(ModelSet& set, std::string_view suffix) {
+  set.label = "v" + std::to_string(set.version);
+  for (size_t i = 0; i < set.models.size(); ++i) {
+    const std::string& file = set.models[i].file;
+    const size_t slash = file.find_last_of('/');
+    set.label += (i == 0 ? " " : ",") + set.models[i].loaded.meta.kind + ":" +
+                 (slash == std::string::npos ? file : file.substr(slash + 1));
+  }
+  set.label += suffix;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Service>> Service::Open(store::EventStore& store, ApiKeys keys,
                                                const ServiceOptions& options,
                                                const std::vector<std::string>& model_files) {
@@ -254,14 +271,7 @@ Result<std::unique_ptr<Service>> Service::Open(store::EventStore& store, ApiKeys
       FRESHET_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSet> fresh, s->LoadSet(model_files));
       set = std::const_pointer_cast<ModelSet>(fresh);
     }
-    set->label = "v" + std::to_string(set->version);
-    for (size_t i = 0; i < set->models.size(); ++i) {
-      const std::string& file = set->models[i].file;
-      const size_t slash = file.find_last_of('/');
-      set->label += (i == 0 ? " " : ",") + set->models[i].loaded.meta.kind + ":" +
-                    (slash == std::string::npos ? file : file.substr(slash + 1));
-    }
-    if (learn_after) set->label += " (restored from snapshot)";
+    SetLabel(*set, learn_after ? " (restored from snapshot)" : "");
     s->Publish(std::move(set));
   }
   FRESHET_RETURN_IF_ERROR(s->ReplayStore(learn_after));
@@ -317,13 +327,7 @@ Result<std::shared_ptr<const ModelSet>> Service::LoadSet(const std::vector<std::
   }
   set->version = next_version_.fetch_add(1);
   set->lineage = set->version;
-  set->label = "v" + std::to_string(set->version);
-  for (size_t i = 0; i < set->models.size(); ++i) {
-    const ModelSet::Entry& e = set->models[i];
-    const size_t slash = e.file.find_last_of('/');
-    set->label += (i == 0 ? " " : ",") + e.loaded.meta.kind + ":" +
-                  (slash == std::string::npos ? e.file : e.file.substr(slash + 1));
-  }
+  SetLabel(*set, "");
   return std::shared_ptr<const ModelSet>(std::move(set));
 }
 
