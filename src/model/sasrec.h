@@ -97,6 +97,9 @@ class SasrecModel final : public Recommender {
   static constexpr double kOnlineLearningRateShare = 1.0;
   // A new item's first row: the query vector that led to it, at this share of the mean row norm.
   static constexpr double kNewItemNormShare = 0.5;
+  // Windows per forward / backward pass of an online step (the step itself takes the whole
+  // batch): bounds the learner's activation memory whatever the batch size.
+  static constexpr int kOnlineChunk = 64;
 
  private:
   struct Net;  // the encoder and its parameters (Eigen stays in the .cc)

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -136,6 +137,49 @@ TEST_P(OnlineModelTest, RejectsAnItemBeyondTheCatalog) {
 INSTANTIATE_TEST_SUITE_P(Models, OnlineModelTest,
                          ::testing::Values("pop", "swing", "itemknn", "bpr", "sasrec"),
                          [](const auto& info) { return info.param; });
+
+// SasrecModel::Learn runs a large batch through the encoder kOnlineChunk windows at a time and
+// sums the gradients before its one step: the step must not depend on which examples share a
+// chunk. Without dropout, a batch and its reverse give the same weights (to rounding); a chunk
+// that overwrote the gradients of the one before, or scaled them by its own size, would not.
+TEST(OnlineSasrecTest, AStepOverSeveralChunksDoesNotDependOnTheirOrder) {
+  auto created = CreateModel("sasrec", Params{{"max_len", "8"}, {"hidden", "16"},
+                                              {"blocks", "1"}, {"heads", "2"},
+                                              {"epochs", "5"}, {"dropout", "0"}});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  std::unique_ptr<Recommender> m = std::move(*created);
+  Chains chains(200, 3);
+  FitOptions fit;
+  fit.progress = false;
+  fit.threads = 1;
+  TrainReport report;
+  ASSERT_TRUE(m->Fit(chains.data(), fit, &report).ok());
+
+  constexpr int kExamples = 2 * SasrecModel::kOnlineChunk + 19;  // three chunks, one short
+  const auto histories = NewPatternHistories(kExamples);
+  std::vector<OnlineExample> batch;
+  for (int u = 0; u < kExamples; ++u) {
+    const ItemId target = u % 3 == 0 ? kCue : testing::Next(histories[u].back());
+    batch.push_back({static_cast<UserId>(1000 + u), target, histories[u], 1000000 + u});
+  }
+  std::vector<OnlineExample> reversed(batch.rbegin(), batch.rend());
+  std::unique_ptr<Recommender> a = m->Clone();  // clones hold no gradient buffers: Learn makes them
+  std::unique_ptr<Recommender> b = m->Clone();
+  ASSERT_TRUE(a->Learn(batch, kItems, OnlineOptions()).ok());
+  ASSERT_TRUE(b->Learn(reversed, kItems, OnlineOptions()).ok());
+
+  const std::vector<ItemId> probe{3, testing::Next(3), kCue};
+  std::vector<float> before(kItems), sa(kItems), sb(kItems);
+  m->ScoreAll(kNoId, probe, before);
+  a->ScoreAll(kNoId, probe, sa);
+  b->ScoreAll(kNoId, probe, sb);
+  float moved = 0;
+  for (size_t i = 0; i < sa.size(); ++i) {
+    moved = std::max(moved, std::abs(sa[i] - before[i]));
+    EXPECT_NEAR(sa[i], sb[i], 1e-4f * (1 + std::abs(sa[i]))) << "item " << i;
+  }
+  EXPECT_GT(moved, 1e-3f) << "the step did not change the scores";
+}
 
 TEST(OnlineForgetTest, ForgottenItemsLeaveTheRankingUntilSeenAgain) {
   for (const char* kind : {"bpr", "sasrec"}) {
