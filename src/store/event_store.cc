@@ -8,6 +8,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #include <algorithm>
 #include <atomic>
@@ -243,6 +244,10 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options
   db_options.IncreaseParallelism(static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   db_options.max_open_files = 512;
   db_options.keep_log_file_num = 4;
+  if (options.memtable_budget_bytes > 0) {
+    db_options.write_buffer_manager =
+        std::make_shared<rocksdb::WriteBufferManager>(options.memtable_budget_bytes);
+  }
 
   auto cache = rocksdb::NewLRUCache(64 << 20);
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
@@ -250,6 +255,9 @@ Result<std::unique_ptr<EventStore>> EventStore::Open(const StoreOptions& options
     rocksdb::ColumnFamilyOptions cf_options;
     cf_options.OptimizeLevelStyleCompaction();
     cf_options.write_buffer_size = options.write_buffer_bytes;
+    // Flush each full buffer on its own rather than two merged (OptimizeLevelStyleCompaction's
+    // choice): a full buffer is not kept in memory waiting for the next.
+    cf_options.min_write_buffer_number_to_merge = 1;
     cf_options.compression = BestCompression();
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = cache;

@@ -37,6 +37,11 @@ struct StoreOptions {
   int sync_interval_ms = 200;
   // RocksDB write buffer per column family. Larger buffers ingest faster and use more memory.
   size_t write_buffer_bytes = 64 << 20;
+  // All memtables of all column families together. Past it RocksDB flushes, so the store's
+  // memory stays bounded under a steady stream instead of holding up to six write buffers per
+  // column family (0: no bound). The serving freshness benchmark at 10,000 events/s grew 120 MB
+  // of memtables in four minutes without it.
+  size_t memtable_budget_bytes = 128 << 20;
   // Open an existing store only; NotFound when `dir` holds none.
   bool must_exist = false;
 };
