@@ -34,25 +34,37 @@ namespace freshet::nn {
 // them split into pool->size() near-equal element ranges run concurrently (inline when pool is
 // null). One range may cover the tail of one parameter and the head of the next. fn must only
 // touch elements [begin, end) of param's buffers.
+// The walk over elements [lo, hi) of the concatenated values.
+template <typename T, typename Fn>
+void ForEachValueRangeOf(ParamSet<T>& params, size_t lo, size_t hi, Fn&& fn) {
+  size_t offset = 0;
+  for (int i = 0; i < params.size() && offset < hi; ++i) {
+    Param<T>& p = params[i];
+    const auto n = static_cast<size_t>(p.value.size());
+    const size_t b = std::max(lo, offset);
+    const size_t e = std::min(hi, offset + n);
+    if (b < e) fn(p, b - offset, e - offset);
+    offset += n;
+  }
+}
+
 template <typename T, typename Fn>
 void ForEachValueRange(ParamSet<T>& params, ThreadPool* pool, Fn&& fn) {
   const auto total = static_cast<size_t>(params.NumValues());
-  auto slice = [&](size_t lo, size_t hi) {
-    size_t offset = 0;
-    for (int i = 0; i < params.size() && offset < hi; ++i) {
-      Param<T>& p = params[i];
-      const auto n = static_cast<size_t>(p.value.size());
-      const size_t b = std::max(lo, offset);
-      const size_t e = std::min(hi, offset + n);
-      if (b < e) fn(p, b - offset, e - offset);
-      offset += n;
-    }
-  };
   if (pool == nullptr || pool->size() == 1) {
-    slice(0, total);
+    ForEachValueRangeOf(params, 0, total, fn);
     return;
   }
-  pool->ParallelFor(total, [&](int, size_t lo, size_t hi) { slice(lo, hi); });
+  pool->ParallelFor(total,
+                    [&](int, size_t lo, size_t hi) { ForEachValueRangeOf(params, lo, hi, fn); });
+}
+
+// The range ForEachValueRange gives worker `part` of a pool of `parts`, for a caller that folds
+// it into a ThreadPool::Run of its own beside other per-worker work (one wake-up instead of two).
+template <typename T, typename Fn>
+void ForEachValueRangePart(ParamSet<T>& params, int part, int parts, Fn&& fn) {
+  const auto [lo, hi] = SplitRange(static_cast<size_t>(params.NumValues()), parts, part);
+  ForEachValueRangeOf(params, lo, hi, fn);
 }
 
 // Per-worker gradient sinks for data-parallel training over one ParamSet.
@@ -72,28 +84,47 @@ class WorkerGradients {
   // Zeroes the params' grads and every private buffer, first matching the buffers to parameters
   // that grew since the last call.
   void Zero(ThreadPool* pool) {
-    for (auto& s : sinks_) s.Reshape();
-    ForEachValueRange(*params_, pool, [&](Param<T>& p, size_t b, size_t e) {
-      for (auto& s : sinks_) {
-        T* g = s.buffer(p.index).data();
-        std::fill(g + b, g + e, T(0));
-      }
-    });
+    Reshape();
+    ForEachValueRange(*params_, pool, [&](Param<T>& p, size_t b, size_t e) { ZeroRange(p, b, e); });
   }
 
   // params' grads += the private buffers of workers 1..n-1.
   void Reduce(ThreadPool* pool) {
     if (sinks_.size() == 1) return;
-    ForEachValueRange(*params_, pool, [&](Param<T>& p, size_t b, size_t e) {
-      T* out = p.grad.data();
-      for (size_t w = 1; w < sinks_.size(); ++w) {
-        const T* in = sinks_[w].buffer(p.index).data();
-        for (size_t i = b; i < e; ++i) out[i] += in[i];
-      }
-    });
+    ForEachValueRange(*params_, pool,
+                      [&](Param<T>& p, size_t b, size_t e) { ReduceRange(p, b, e); });
+  }
+
+  // Zero and Reduce split for a caller's own ThreadPool::Run: Reshape once on one thread, then
+  // ZeroPart (or ReducePart) on every worker `part` of `parts`.
+  void Reshape() {
+    for (auto& s : sinks_) s.Reshape();
+  }
+  void ZeroPart(int part, int parts) {
+    ForEachValueRangePart(*params_, part, parts,
+                          [&](Param<T>& p, size_t b, size_t e) { ZeroRange(p, b, e); });
+  }
+  void ReducePart(int part, int parts) {
+    if (sinks_.size() == 1) return;
+    ForEachValueRangePart(*params_, part, parts,
+                          [&](Param<T>& p, size_t b, size_t e) { ReduceRange(p, b, e); });
   }
 
  private:
+  void ZeroRange(Param<T>& p, size_t b, size_t e) {
+    for (auto& s : sinks_) {
+      T* g = s.buffer(p.index).data();
+      std::fill(g + b, g + e, T(0));
+    }
+  }
+  void ReduceRange(Param<T>& p, size_t b, size_t e) {
+    T* out = p.grad.data();
+    for (size_t w = 1; w < sinks_.size(); ++w) {
+      const T* in = sinks_[w].buffer(p.index).data();
+      for (size_t i = b; i < e; ++i) out[i] += in[i];
+    }
+  }
+
   ParamSet<T>* params_;
   std::vector<GradSink<T>> sinks_;
 };

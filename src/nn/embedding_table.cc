@@ -1,8 +1,11 @@
 #include "nn/embedding_table.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <string>
+
+#include <Eigen/Core>
 
 #include "core/ids.h"
 #include "nn/random.h"
@@ -15,6 +18,22 @@ float Load(const float& x) {
   return std::atomic_ref<float>(const_cast<float&>(x)).load(std::memory_order_relaxed);
 }
 void Store(float& x, float v) { std::atomic_ref<float>(x).store(v, std::memory_order_relaxed); }
+
+// Longest bias-correction table: 256 KB, reached only for beta2 above ~0.9996.
+constexpr uint32_t kMaxCorrections = 1u << 16;
+
+float CorrectionOf(float beta, uint32_t t) {
+  return static_cast<float>(1.0 - std::pow(static_cast<double>(beta), t));
+}
+
+std::vector<float> MakeCorrections(float beta) {
+  std::vector<float> table;
+  for (uint32_t t = 1; t <= kMaxCorrections; ++t) {
+    table.push_back(CorrectionOf(beta, t));
+    if (table.back() == 1.0f) break;
+  }
+  return table;
+}
 
 static_assert(std::atomic_ref<float>::is_always_lock_free,
               "Hogwild rows assume lock-free float atomics");
@@ -69,6 +88,10 @@ Result<std::unique_ptr<EmbeddingTable>> EmbeddingTable::Create(const EmbeddingTa
         "embedding eps must be > 0 and adagrad_initial_accumulator >= 0");
   }
   auto table = std::make_unique<EmbeddingTable>(PrivateTag(), options);
+  if (options.optimizer == SparseOptimizer::kAdam) {
+    table->correction1_ = MakeCorrections(options.beta1);
+    table->correction2_ = MakeCorrections(options.beta2);
+  }
   FRESHET_RETURN_IF_ERROR(table->Grow(rows));
   return table;
 }
@@ -135,13 +158,23 @@ uint32_t EmbeddingTable::update_count(uint32_t row) const {
 }
 
 void EmbeddingTable::ApplyGradient(uint32_t row, std::span<const float> grad) {
+  Apply(row, grad, /*exclusive=*/false);
+}
+
+void EmbeddingTable::Apply(uint32_t row, std::span<const float> grad, bool exclusive) {
   assert(row < rows_ && grad.size() == static_cast<size_t>(options_.dim));
   const size_t base = static_cast<size_t>(row) * options_.dim;
   float* w = values_.data() + base;
   const float lr = options_.learning_rate;
   const float wd = options_.weight_decay;
-  const uint32_t t =
-      std::atomic_ref<uint32_t>(steps_[row]).fetch_add(1, std::memory_order_relaxed) + 1;
+  std::atomic_ref<uint32_t> steps(steps_[row]);
+  uint32_t t;
+  if (exclusive) {
+    t = steps.load(std::memory_order_relaxed) + 1;
+    steps.store(t, std::memory_order_relaxed);
+  } else {
+    t = steps.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
   switch (options_.optimizer) {
     case SparseOptimizer::kSgd:
       for (int j = 0; j < options_.dim; ++j) {
@@ -164,25 +197,73 @@ void EmbeddingTable::ApplyGradient(uint32_t row, std::span<const float> grad) {
       float* v = state2_.data() + base;
       const float b1 = options_.beta1;
       const float b2 = options_.beta2;
+      const float eps = options_.eps;
       // The row's own step count: see SparseOptimizer::kAdam.
-      const float bc1 = static_cast<float>(1.0 - std::pow(static_cast<double>(b1), t));
-      const float bc2 = static_cast<float>(1.0 - std::pow(static_cast<double>(b2), t));
-      for (int j = 0; j < options_.dim; ++j) {
-        const float wj = Load(w[j]);
-        const float mj = b1 * Load(m[j]) + (1.0f - b1) * grad[j];
-        const float vj = b2 * Load(v[j]) + (1.0f - b2) * grad[j] * grad[j];
-        Store(m[j], mj);
-        Store(v[j], vj);
-        Store(w[j], wj - lr * ((mj / bc1) / (std::sqrt(vj / bc2) + options_.eps) + wd * wj));
+      const float bc1 = Correction(correction1_, b1, t);
+      const float bc2 = Correction(correction2_, b2, t);
+      // The row goes in and out element by element through the relaxed atomics; the arithmetic
+      // runs on local copies in between, where it vectorises (sqrt included, which a scalar loop
+      // would not: std::sqrt may set errno).
+      constexpr int kChunk = 64;
+      using Array = Eigen::Array<float, Eigen::Dynamic, 1>;
+      float wc[kChunk], mc[kChunk], vc[kChunk];
+      for (int j0 = 0; j0 < options_.dim; j0 += kChunk) {
+        const int n = std::min(kChunk, options_.dim - j0);
+        for (int j = 0; j < n; ++j) {
+          wc[j] = Load(w[j0 + j]);
+          mc[j] = Load(m[j0 + j]);
+          vc[j] = Load(v[j0 + j]);
+        }
+        Eigen::Map<Array> wa(wc, n), ma(mc, n), va(vc, n);
+        const Eigen::Map<const Array> g(grad.data() + j0, n);
+        ma = b1 * ma + (1.0f - b1) * g;
+        va = b2 * va + (1.0f - b2) * g.square();
+        wa -= lr * ((ma / bc1) / ((va / bc2).sqrt() + eps) + wd * wa);
+        for (int j = 0; j < n; ++j) {
+          Store(m[j0 + j], mc[j]);
+          Store(v[j0 + j], vc[j]);
+          Store(w[j0 + j], wc[j]);
+        }
       }
       break;
     }
   }
 }
 
-void EmbeddingTable::ApplyGradients(const SparseGrad& grads) {
+float EmbeddingTable::Correction(const std::vector<float>& table, float beta, uint32_t t) {
+  if (t <= table.size()) return table[t - 1];
+  return !table.empty() && table.back() == 1.0f ? 1.0f : CorrectionOf(beta, t);
+}
+
+void EmbeddingTable::Prefetch(uint32_t row, bool for_update) const {
+  assert(row < rows_);
+  const size_t base = static_cast<size_t>(row) * options_.dim;
+  const size_t bytes = static_cast<size_t>(options_.dim) * sizeof(float);
+  for (size_t b = 0; b < bytes; b += 64) {
+    __builtin_prefetch(reinterpret_cast<const char*>(values_.data() + base) + b);
+    if (for_update && !state1_.empty()) {
+      __builtin_prefetch(reinterpret_cast<const char*>(state1_.data() + base) + b);
+    }
+    if (for_update && !state2_.empty()) {
+      __builtin_prefetch(reinterpret_cast<const char*>(state2_.data() + base) + b);
+    }
+  }
+  if (for_update) __builtin_prefetch(steps_.data() + row);
+}
+
+void EmbeddingTable::ApplyGradients(const SparseGrad& grads) { ApplyAll(grads, false); }
+
+void EmbeddingTable::ApplyGradientsExclusive(const SparseGrad& grads) { ApplyAll(grads, true); }
+
+void EmbeddingTable::ApplyAll(const SparseGrad& grads, bool exclusive) {
   assert(grads.dim() == options_.dim);
-  for (size_t i = 0; i < grads.size(); ++i) ApplyGradient(grads.id(i), grads.grad(i));
+  // Far enough ahead to cover a memory latency with the updates between, near enough that the
+  // prefetched lines are still in L1.
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (i + kAhead < grads.size()) Prefetch(grads.id(i + kAhead), /*for_update=*/true);
+    Apply(grads.id(i), grads.grad(i), exclusive);
+  }
 }
 
 }  // namespace freshet::nn

@@ -118,8 +118,18 @@ class EmbeddingTable {
   void WriteRow(uint32_t row, std::span<const float> values);
   // One optimizer step of `row` with gradient `grad` (plus weight decay).
   void ApplyGradient(uint32_t row, std::span<const float> grad);
-  // ApplyGradient for every row of `grads`. REQUIRES: grads.dim() == dim().
+  // ApplyGradient for every row of `grads`, fetching rows a few ahead into the cache (a table
+  // larger than the cache makes each row update wait on memory otherwise).
+  // REQUIRES: grads.dim() == dim().
   void ApplyGradients(const SparseGrad& grads);
+  // ApplyGradients for a caller that knows no other thread updates these rows meanwhile (it
+  // partitions rows between threads; reads may still run). The same update, but the row's step
+  // count is bumped with a relaxed load and store rather than an atomic add, whose lock would
+  // wait for the previous row's stores on every row.
+  void ApplyGradientsExclusive(const SparseGrad& grads);
+  // A hint that `row` (values, and with `for_update` its optimizer state) is about to be used:
+  // starts fetching it into the cache. Changes nothing; any thread. REQUIRES: row < rows().
+  void Prefetch(uint32_t row, bool for_update = false) const;
   // Times the row has been updated (lazy Adam's t_row; counted for every optimizer).
   uint32_t update_count(uint32_t row) const;
 
@@ -132,6 +142,10 @@ class EmbeddingTable {
 
  private:
   void InitRow(uint32_t row);
+  void Apply(uint32_t row, std::span<const float> grad, bool exclusive);
+  void ApplyAll(const SparseGrad& grads, bool exclusive);
+  // 1 - beta^t as a float, from `table` (built by MakeCorrections for beta) where it reaches t.
+  static float Correction(const std::vector<float>& table, float beta, uint32_t t);
 
   EmbeddingTableOptions options_;
   uint32_t rows_ = 0;
@@ -139,6 +153,10 @@ class EmbeddingTable {
   std::vector<float> state1_;  // Adam m / Adagrad accumulator; empty for SGD
   std::vector<float> state2_;  // Adam v; empty otherwise
   std::vector<uint32_t> steps_;
+  // Adam's bias corrections 1 - beta^t as floats for t = 1, 2, ...: entry t - 1, computed once
+  // (two std::pow per row update cost as much as the update itself). A table stops where the
+  // float reaches 1 (beta^t below 2^-25: it stays 1 for every later t) or at kMaxCorrections.
+  std::vector<float> correction1_, correction2_;
 };
 
 }  // namespace freshet::nn

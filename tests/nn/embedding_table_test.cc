@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <vector>
 
 namespace freshet::nn {
@@ -33,6 +34,41 @@ TEST(EmbeddingTableTest, LazyAdamStepMatchesHandComputedUpdate) {
   EXPECT_NEAR(Row(*t, 0)[1], -2.1f, 1e-6);
   EXPECT_EQ(t->update_count(0), 1u);
   EXPECT_EQ(t->update_count(1), 0u);
+}
+
+// The bias corrections come from tables (embedding_table.h): past a table's end, saturated at 1 or
+// not (beta2 close to 1 outlasts kMaxCorrections), each step must still match Adam with
+// 1 - beta^t computed directly. Also a width past one chunk of the vectorised update (64).
+TEST(EmbeddingTableTest, LazyAdamMatchesDirectBiasCorrectionsOverManySteps) {
+  for (const float beta2 : {0.999f, 0.99999f}) {
+    EmbeddingTableOptions o;
+    o.dim = 67;
+    o.learning_rate = 0.01f;
+    o.beta2 = beta2;
+    o.weight_decay = 0.001f;
+    auto t = MakeTable(o, 1);
+    std::vector<double> w(o.dim), m(o.dim, 0.0), v(o.dim, 0.0);
+    const std::vector<float> start = Row(*t, 0);
+    for (int j = 0; j < o.dim; ++j) w[j] = start[j];
+    std::vector<float> g(o.dim);
+    for (int step = 1; step <= 70000; ++step) {
+      for (int j = 0; j < o.dim; ++j) g[j] = static_cast<float>(std::sin(0.37 * step + j));
+      t->ApplyGradient(0, g);
+      const double bc1 = 1.0 - std::pow(static_cast<double>(o.beta1), step);
+      const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), step);
+      for (int j = 0; j < o.dim; ++j) {
+        m[j] = o.beta1 * m[j] + (1.0 - o.beta1) * g[j];
+        v[j] = beta2 * v[j] + (1.0 - beta2) * g[j] * g[j];
+        w[j] -= o.learning_rate *
+                ((m[j] / bc1) / (std::sqrt(v[j] / bc2) + o.eps) + o.weight_decay * w[j]);
+      }
+    }
+    const std::vector<float> got = Row(*t, 0);
+    for (int j = 0; j < o.dim; ++j) {
+      EXPECT_NEAR(got[j], w[j], 2e-3) << "beta2 " << beta2 << ", " << j;
+    }
+    EXPECT_EQ(t->update_count(0), 70000u);
+  }
 }
 
 TEST(EmbeddingTableTest, LazyAdamBiasCorrectionUsesTheRowsOwnStepCount) {
