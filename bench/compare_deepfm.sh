@@ -16,6 +16,10 @@
 # python3-torch on OpenBLAS (checked: without libopenblas0-pthread Debian's torch falls back to a
 # reference BLAS, and the script fails rather than time that), tcmalloc preloaded and
 # OMP_WAIT_POLICY=passive; --allocator glibc and --omp-wait active give the untuned setup.
+# OpenBLAS's kernel: Debian's OpenBLAS 0.3.21 does not know newer CPUs (AMD Zen 5 gets its AVX2
+# "Haswell" kernels although the CPU has AVX-512), so by default the script times the DeepFM's
+# matrix products under the kernels the CPU can run (the detected one, SkylakeX with AVX-512,
+# Cooperlake with AVX512-BF16) and gives PyTorch the fastest (OPENBLAS_CORETYPE; --openblas-core).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +37,7 @@ run_freshet=1
 run_pytorch=1
 allocator=tcmalloc
 omp_wait=passive
+openblas_core=auto
 summary_out=""
 seed=42
 
@@ -54,6 +59,9 @@ usage: bench/compare_deepfm.sh [options]
   --freshet-only        skip PyTorch
   --allocator A         PyTorch's malloc: tcmalloc (default), jemalloc or glibc
   --omp-wait P          OMP_WAIT_POLICY for PyTorch: passive (default) or active
+  --openblas-core C     OpenBLAS kernel for PyTorch: auto (default: the fastest of those the CPU
+                        runs, timed on the model's products), detected (OpenBLAS's own choice)
+                        or a name for OPENBLAS_CORETYPE (Haswell, SkylakeX, Cooperlake, ...)
   --summary FILE        also write the comparison as JSON to FILE
   --seed S              training seed for both (default 42)
 EOF
@@ -76,6 +84,7 @@ while [ $# -gt 0 ]; do
     --freshet-only) run_pytorch=0; shift ;;
     --allocator) allocator="$2"; shift 2 ;;
     --omp-wait) omp_wait="$2"; shift 2 ;;
+    --openblas-core) openblas_core="$2"; shift 2 ;;
     --summary) summary_out="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
@@ -176,6 +185,65 @@ if [ "$run_pytorch" = 1 ]; then
   py_env=(OPENBLAS_NUM_THREADS="$threads" OMP_WAIT_POLICY="${omp_wait^^}")
   [ -n "$alloc_lib" ] && py_env+=(LD_PRELOAD="$alloc_lib")
 
+  # OpenBLAS's kernel (read when the library loads, so one process per candidate): the seconds of
+  # the products 20 DeepFM steps run (forward, weight and input gradients of the first two MLP
+  # layers at batch 256), the best of 5 rounds; on a shared machine the best is the one to trust.
+  gemm_seconds() {
+    env "${py_env[@]}" ${1:+OPENBLAS_CORETYPE=$1} "$PY" - "$threads" <<'PYEOF'
+import ctypes, os, sys, time
+import torch
+torch.set_num_threads(int(sys.argv[1]))
+shapes = [(256, 624, 200), (624, 256, 200), (256, 200, 624), (256, 200, 200), (200, 256, 200)]
+mats = [(torch.randn(m, k), torch.randn(k, n)) for m, k, n in shapes]
+for a, b in mats:
+    a @ b
+best = float("inf")
+for _ in range(5):
+    start = time.perf_counter()
+    for _ in range(20):
+        for a, b in mats:
+            a @ b
+    best = min(best, time.perf_counter() - start)
+lib = [l.split()[5] for l in open("/proc/self/maps") if "libopenblas" in l and len(l.split()) >= 6]
+core = "?"
+if lib:
+    ob = ctypes.CDLL(lib[0])
+    ob.openblas_get_corename.restype = ctypes.c_char_p
+    core = ob.openblas_get_corename().decode()
+print(f"{best:.4f} {core}")
+PYEOF
+  }
+  faster() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+  case "$openblas_core" in
+    detected) ;;
+    auto)
+      candidates=("")
+      grep -qw avx512f /proc/cpuinfo && candidates+=(SkylakeX)
+      grep -qw avx512_bf16 /proc/cpuinfo && candidates+=(Cooperlake)
+      # Two passes over the candidates, interleaved, so that a burst of load elsewhere does not
+      # decide alone; each candidate keeps its best.
+      declare -A seconds=()
+      for pass in 1 2; do
+        for c in "${candidates[@]}"; do
+          key="${c:-detected}"
+          read -r s name < <(gemm_seconds "$c") || die "timing OpenBLAS kernel $key failed"
+          say "OpenBLAS kernel $key ($name), pass $pass: ${s} s for 20 DeepFM steps' products"
+          if [ -z "${seconds[$key]:-}" ] || faster "$s" "${seconds[$key]}"; then
+            seconds[$key]="$s"
+          fi
+        done
+      done
+      best_core="" best_s=""
+      for c in "${candidates[@]}"; do
+        s="${seconds[${c:-detected}]}"
+        if [ -z "$best_s" ] || faster "$s" "$best_s"; then
+          best_s="$s" best_core="$c"
+        fi
+      done
+      [ -n "$best_core" ] && py_env+=(OPENBLAS_CORETYPE="$best_core") ;;
+    *) py_env+=(OPENBLAS_CORETYPE="$openblas_core") ;;
+  esac
+
   # Look at what the process has mapped after a matmul: the BLAS torch really runs on.
   blas_check="$(env "${py_env[@]}" "$PY" - "$threads" <<'PYEOF'
 import os, sys, time
@@ -195,7 +263,14 @@ for line in open("/proc/self/maps"):
         libs.add(f[5])
 blas_info = [s.strip().split()[-1] for s in torch.__config__.show().replace(",", "\n").splitlines()
              if "BLAS_INFO" in s]
-print(f"torch {torch.__version__}; {'; '.join(blas_info)}; "
+core = "?"
+for lib in libs:
+    if "libopenblas" in os.path.basename(lib):
+        import ctypes
+        ob = ctypes.CDLL(lib)
+        ob.openblas_get_corename.restype = ctypes.c_char_p
+        core = ob.openblas_get_corename().decode()
+print(f"torch {torch.__version__}; {'; '.join(blas_info)}; OpenBLAS kernel {core}; "
       f"1024^3 sgemm at {gflops:.0f} GFLOP/s with {torch.get_num_threads()} threads")
 for lib in sorted(libs):
     print("  mapped:", lib)
@@ -207,6 +282,8 @@ PYEOF
     die "torch is NOT using OpenBLAS (install libopenblas0-pthread); refusing to time a reference BLAS"
   torch_version="$(echo "$blas_check" | head -1 | sed 's/^torch \([^;]*\);.*/\1/')"
   torch_version+=" (Debian python3-torch $(dpkg-query -W -f='${Version}' python3-torch))"
+  kernel="$(echo "$blas_check" | head -1 | sed -n 's/.*OpenBLAS kernel \([^;]*\);.*/\1/p')"
+  torch_version+=", OpenBLAS kernel $kernel"
 fi
 
 # ---- freshet
@@ -279,7 +356,8 @@ if pt:
     alloc = ", ".join(os.path.basename(a) for a in pt.get("allocator", []))
     print(f"  torch {run['torch'] or pt['torch_version']}, BLAS "
           f"{', '.join(os.path.basename(b) for b in pt['blas'])}, allocator {alloc}, "
-          f"OMP_WAIT_POLICY {pt['env'].get('OMP_WAIT_POLICY')}")
+          f"OMP_WAIT_POLICY {pt['env'].get('OMP_WAIT_POLICY')}, "
+          f"OPENBLAS_CORETYPE {pt['env'].get('OPENBLAS_CORETYPE') or '(unset)'}")
     p = pt["params"]
     print(f"  model: {p['fields']} fields, {p['rows']} rows, embedding {p['embed_dim']}, MLP "
           f"{'-'.join(map(str, p['mlp']))}, batch {p['batch_size']}, Adam lr {p['lr']}")

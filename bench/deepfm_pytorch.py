@@ -292,8 +292,8 @@ def main():
     result = {
         "torch_version": torch.__version__, "threads": torch.get_num_threads(), "blas": blas,
         "allocator": mapped_libraries("tcmalloc", "jemalloc"),
-        "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY",
-                                               "LD_PRELOAD")},
+        "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
+                                               "OMP_WAIT_POLICY", "LD_PRELOAD")},
         "params": {"format": ARGS.format, "embed_dim": ARGS.embed_dim, "mlp": widths,
                    "batch_size": bs, "lr": ARGS.lr, "min_count": ARGS.min_count,
                    "rows": rows, "fields": fields},

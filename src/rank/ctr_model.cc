@@ -74,6 +74,11 @@ Status SetCtrOption(std::string_view key, std::string_view value, CtrOptions* o)
   if (key == "learning_rate") return real(&o->learning_rate);
   if (key == "embed_l2") return real(&o->embed_l2);
   if (key == "cross_layers") return integer(&o->cross_layers);
+  if (key == "mlp_precision") {
+    if (value != "bf16" && value != "float") return bad("bf16 or float");
+    o->mlp_bf16 = value == "bf16";
+    return Status::OK();
+  }
   if (key == "mlp") {
     // Widths separated by ':' (on the command line, where ',' separates options) or ','.
     std::vector<int> widths;
@@ -95,7 +100,8 @@ Status SetCtrOption(std::string_view key, std::string_view value, CtrOptions* o)
   return Status::NotFound(
       "unknown CTR option '" + std::string(key) +
       "' (known: min_count, epochs, patience, batch_size, seed, embed_dim, learning_rate, "
-      "embed_l2, ftrl_alpha, ftrl_beta, ftrl_l1, ftrl_l2, cross_layers, mlp=W:W:...)");
+      "embed_l2, ftrl_alpha, ftrl_beta, ftrl_l1, ftrl_l2, cross_layers, mlp=W:W:..., "
+      "mlp_precision=bf16|float)");
 }
 
 namespace {
@@ -261,6 +267,11 @@ void CtrModel::Predict(const CtrDataset& data, std::span<float> out, int threads
 Status CtrModel::Save(const std::string& path) const {
   if (!trained_) return Status::FailedPrecondition("the model is not trained");
   model::ModelWriter w;
+  WriteEntries(w);
+  return w.Commit(path);
+}
+
+void CtrModel::WriteEntries(model::ModelWriter& w) const {
   w.PutBytes("kind", std::string(kKindPrefix) + std::string(kind()));
   w.PutBytes("ctr.format", FormatName(format_));
   w.PutBytes("ctr.options", EncodeOptions(options_));
@@ -273,11 +284,21 @@ Status CtrModel::Save(const std::string& path) const {
   const std::vector<uint32_t> shape = {static_cast<uint32_t>(fields_), map_->rows()};
   w.PutU32("ctr.shape", shape);
   SaveParams(w);
-  return w.Commit(path);
 }
 
 Result<std::unique_ptr<CtrModel>> CtrModel::Load(const std::string& path) {
   FRESHET_ASSIGN_OR_RETURN(model::ModelReader r, model::ModelReader::Open(path));
+  if (r.Has("shop.target")) {
+    return Status::InvalidArgument("model file '" + path +
+                                   "' holds a shop ranking model; use it with --task "
+                                   "click|cart|buy, not --task ctr");
+  }
+  return LoadFrom(r);
+}
+
+Result<std::unique_ptr<CtrModel>> CtrModel::LoadFrom(const model::ModelReader& r) {
+  const std::string& path = r.origin();
+  const bool shop = r.Has("shop.target");
   auto corrupt = [&](const std::string& what) {
     return Status::Corruption("model file '" + path + "': " + what);
   };
@@ -302,8 +323,10 @@ Result<std::unique_ptr<CtrModel>> CtrModel::Load(const std::string& path) {
   FRESHET_ASSIGN_OR_RETURN(std::vector<uint32_t> shape, r.U32("ctr.shape"));
   FRESHET_ASSIGN_OR_RETURN(std::vector<int64_t> ids, r.I64("ctr.feature_ids"));
   FRESHET_ASSIGN_OR_RETURN(std::vector<uint32_t> rows, r.U32("ctr.feature_rows"));
+  // A shop model's field count is its spec's (checked by the shop loader); a Criteo / Avazu
+  // model's is its format's.
   if (shape.size() != 2 || shape[0] < 1 || shape[0] > static_cast<uint32_t>(kMaxFields) ||
-      shape[0] != FieldNames(*format).size()) {
+      (!shop && shape[0] != FieldNames(*format).size())) {
     return corrupt("bad ctr.shape");
   }
   m->format_ = *format;
@@ -316,6 +339,48 @@ Result<std::unique_ptr<CtrModel>> CtrModel::Load(const std::string& path) {
   if (!s.ok()) return corrupt(s.message());
   m->trained_ = true;
   return m;
+}
+
+Status CtrModel::SaveWith(const std::string& path,
+                          const std::function<void(model::ModelWriter&)>& extra) const {
+  if (!trained_) return Status::FailedPrecondition("the model is not trained");
+  model::ModelWriter w;
+  WriteEntries(w);
+  if (extra) extra(w);
+  return w.Commit(path);
+}
+
+void CtrModel::PredictEncoded(const uint32_t* rows, size_t n,
+                              std::span<float> probabilities) const {
+  assert(trained_ && probabilities.size() >= n);
+  PredictRows(rows, n, probabilities.first(n), 1);
+  for (size_t i = 0; i < n; ++i) probabilities[i] = Sigmoid(probabilities[i]);
+}
+
+double CtrModel::LearnEncoded(const uint32_t* rows, std::span<const float> labels) {
+  assert(trained_);
+  if (labels.empty()) return 0;
+  std::vector<uint32_t> order(labels.size());
+  std::iota(order.begin(), order.end(), 0u);
+  const double mean = TrainEpoch(rows, labels, order, 1, 1, FitOptions{});
+  return mean * static_cast<double>(labels.size());
+}
+
+Result<std::unique_ptr<CtrModel>> CtrModel::Clone() const {
+  if (!trained_) return Status::FailedPrecondition("the model is not trained");
+  model::ModelWriter w;
+  WriteEntries(w);
+  // A marker so that LoadFrom accepts any field count; the copy is never saved from here.
+  w.PutBytes("shop.target", "clone");
+  FRESHET_ASSIGN_OR_RETURN(model::ModelReader r,
+                           model::ModelReader::Decode(w.Encode(), "(in-memory clone)"));
+  return LoadFrom(r);
+}
+
+Status CtrModel::ExplainRows(const uint32_t*, std::span<float>, float*) const {
+  return Status::InvalidArgument(std::string(kind()) +
+                                 " has no linear part to attribute (explain needs ftrl, fm or "
+                                 "deepfm)");
 }
 
 }  // namespace freshet::rank

@@ -53,6 +53,11 @@ struct CtrOptions {
   float embed_l2 = 0.0f;        // decoupled weight decay of embedding rows when updated
   std::vector<int> mlp = {};    // hidden widths of the MLP (DeepFM, DCN-v2); ReLU between
   int cross_layers = 0;         // DCN-v2: full-rank cross layers before the MLP
+  // DeepFM, DCN-v2 (`--param mlp_precision=bf16|float`): the MLP's products in bf16 with float
+  // sums where the CPU has AVX512-BF16 (a DeepFM epoch ~1.6x faster, the same AUC:
+  // docs/benchmarks.md), in float elsewhere and with mlp_precision=float. How the model computes,
+  // not what it means: not saved in the model file.
+  bool mlp_bf16 = true;
 };
 
 // Sets one option from its text form, as `--param KEY=VALUE` and model files write them (mlp
@@ -106,6 +111,7 @@ class CtrModel {
   // The format the model was trained on; set by Fit and Load.
   CtrFormat format() const { return format_; }
   bool trained() const { return trained_; }
+  int num_fields() const { return fields_; }  // feature ids per sample; set by Fit and Load
 
   // Trains from scratch on `train` (admission counting, then epochs); with `valid` (may be null)
   // validation AUC / logloss after each epoch, early stopping on its logloss and the best epoch's
@@ -125,6 +131,29 @@ class CtrModel {
 
   // Samples encoded as [size, fields] rows of the feature map, as training and Predict use them.
   std::vector<uint32_t> Encode(const CtrDataset& data) const;
+
+  // --- Shop ranking (shop_ranker.h): models over a feature spec, online steps, explanations. ---
+
+  // Save with extra entries written by `extra` (a shop model's spec, target and windows). A file
+  // with a "shop.target" entry is a shop model: Load(path) refuses it, LoadFrom reads it.
+  Status SaveWith(const std::string& path,
+                  const std::function<void(model::ModelWriter&)>& extra) const;
+  // Reads a CTR or shop model from an open model file. Errors as Load.
+  static Result<std::unique_ptr<CtrModel>> LoadFrom(const model::ModelReader& r);
+  // The feature-map row of one id (its own, or its field's rare row). REQUIRES: trained().
+  uint32_t RowOf(uint64_t id) const { return map_->Lookup(id); }
+  // Probabilities of n samples given as rows ([n, fields]). Const; thread-safe with itself.
+  void PredictEncoded(const uint32_t* rows, size_t n, std::span<float> probabilities) const;
+  // One online step over n encoded samples (FTRL: a step per sample; the others: one batch).
+  // Returns the summed logloss before the step. Not thread-safe with any call on the model.
+  double LearnEncoded(const uint32_t* rows, std::span<const float> labels);
+  // An independent copy with the same weights (optimizer moments of the neural kinds restart).
+  Result<std::unique_ptr<CtrModel>> Clone() const;
+  // Per-field contributions to the logit of one sample (`fields()` rows): FTRL its weights; FM /
+  // DeepFM linear weight + half the pairwise terms with the other fields. *bias gets the bias.
+  // InvalidArgument for kinds without a linear part (DCN-v2). Const; thread-safe.
+  virtual Status ExplainRows(const uint32_t* rows, std::span<float> contributions,
+                             float* bias) const;
 
  protected:
   explicit CtrModel(const CtrOptions& options) : options_(options) {}
@@ -147,6 +176,8 @@ class CtrModel {
   virtual Status LoadParams(const model::ModelReader& r) = 0;
 
   int fields() const { return fields_; }
+  // Every entry of the model file (kind, format, options, feature map, parameters).
+  void WriteEntries(model::ModelWriter& w) const;
 
   CtrOptions options_;
 

@@ -1,7 +1,10 @@
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "model/model_file.h"
+#include "nn/bf16_gemm.h"
+#include "nn/bf16_kernels.h"
 #include "nn/data_parallel.h"
 #include "nn/thread_pool.h"
 #include "rank/models.h"
@@ -10,6 +13,7 @@ namespace freshet::rank {
 namespace {
 
 constexpr size_t kPredictChunk = 512;
+constexpr size_t kBf16MinRows = 16;
 
 using MatrixF = nn::Matrix<float>;
 
@@ -17,6 +21,45 @@ using MatrixF = nn::Matrix<float>;
 double LogisticLoss(double x, double y) {
   return (x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x))) - y * x;
 }
+
+// Whether the MLP's products run in bf16 with float sums (nn/bf16_gemm.h): asked for, the CPU
+// has AVX512-BF16, and every width is even (the layouts pair values along each shared dimension).
+bool MlpInBf16(const CtrOptions& o, const std::vector<nn::Linear<float>>& mlp) {
+  if (!o.mlp_bf16 || mlp.empty() || !nn::bf16::Supported()) return false;
+  return std::all_of(mlp.begin(), mlp.end(),
+                     [](const auto& l) { return l.in() % 2 == 0 && l.out() % 2 == 0; });
+}
+
+// The MLP's weights in the bf16 layouts of nn/bf16_gemm.h, packed once per step (Adam changes
+// them every step) and then only read, by every worker: W as pairs over its input rows for the
+// forward product, and as pairs of its transpose for the input gradient.
+struct PackedMlp {
+  std::vector<std::vector<uint16_t>> w;   // layer l: [in / 2][Pad16(out)][2]
+  std::vector<std::vector<uint16_t>> wt;  // layer l: [out / 2][Pad16(in)][2] (training only)
+
+  PackedMlp(const std::vector<nn::Linear<float>>& mlp, bool training) {
+    for (const auto& layer : mlp) {
+      w.emplace_back(nn::bf16::PairsSize(layer.in(), nn::bf16::Pad16(layer.out())));
+      if (training) wt.emplace_back(nn::bf16::PairsSize(layer.out(), nn::bf16::Pad16(layer.in())));
+    }
+  }
+  // Packing job j of jobs() (one matrix), so that a pool can share them out.
+  size_t jobs() const { return w.size() + wt.size(); }
+  void Pack(const std::vector<nn::Linear<float>>& mlp, size_t j) {
+    if (j < w.size()) {
+      const MatrixF& v = mlp[j].weight().value;
+      nn::bf16::PackPairs(v.data(), v.cols(), static_cast<int>(v.rows()),
+                          static_cast<int>(v.cols()), nn::bf16::Pad16(static_cast<int>(v.cols())),
+                          w[j].data());
+    } else {
+      j -= w.size();
+      const MatrixF& v = mlp[j].weight().value;
+      nn::bf16::PackPairsTransposed(v.data(), v.cols(), static_cast<int>(v.rows()),
+                                    static_cast<int>(v.cols()),
+                                    nn::bf16::Pad16(static_cast<int>(v.rows())), wt[j].data());
+    }
+  }
+};
 
 }  // namespace
 
@@ -33,7 +76,9 @@ struct FieldNetModel::Workspace {
         dh2(static_cast<Eigen::Index>(max_rows), m.dim_),
         labels(max_rows),
         embed_grad(m.options_.embed_dim),
-        linear_grad(1) {
+        linear_grad(1),
+        owned_embed(m.options_.embed_dim),
+        owned_linear(1) {
     const auto r = static_cast<Eigen::Index>(max_rows);
     for (size_t l = 0; l < m.cross_.size(); ++l) {
       h.emplace_back(r, m.dim_);
@@ -42,6 +87,13 @@ struct FieldNetModel::Workspace {
     for (const auto& layer : m.mlp_) {
       z.emplace_back(r, layer.out());
       da.emplace_back(r, layer.out());
+      if (MlpInBf16(m.options_, m.mlp_)) {
+        const int in = layer.in(), out = layer.out();
+        in_rows.emplace_back(nn::bf16::RowsSize(static_cast<int>(max_rows), in));
+        in_pairs.emplace_back(nn::bf16::PairsSize(static_cast<int>(max_rows), nn::bf16::Pad16(in)));
+        d_rows.emplace_back(nn::bf16::RowsSize(static_cast<int>(max_rows), out));
+        d_pairs.emplace_back(nn::bf16::PairsSize(static_cast<int>(max_rows), nn::bf16::Pad16(out)));
+      }
     }
   }
   std::vector<uint32_t> rows;  // [m, fields] feature rows of the samples
@@ -55,6 +107,13 @@ struct FieldNetModel::Workspace {
   std::vector<float> labels;
   nn::SparseGrad embed_grad;
   nn::SparseGrad linear_grad;
+  // TrainEpoch: the batch's summed row gradients of the rows this worker applies.
+  nn::SparseGrad owned_embed;
+  nn::SparseGrad owned_linear;
+  // The bf16 MLP (MlpInBf16): the weights packed for this step, shared, or null for the float
+  // path; and per layer its input and output gradient in the layouts the products read.
+  const PackedMlp* packed = nullptr;
+  std::vector<std::vector<uint16_t>> in_rows, in_pairs, d_rows, d_pairs;
 };
 
 FieldNetModel::FieldNetModel(std::string_view kind, const CtrOptions& options) : CtrModel(options) {
@@ -124,7 +183,16 @@ void FieldNetModel::Forward(size_t m, Workspace& ws) const {
   auto x0 = ws.x0.topRows(rows);
   auto logit = ws.logit.topRows(rows);
   logit.setConstant(bias_->value(0, 0));
+  // Rows are scattered over tables far larger than the cache: fetch a few samples ahead.
+  constexpr size_t kAhead = 2;
   for (size_t i = 0; i < m; ++i) {
+    if (i + kAhead < m) {
+      for (int j = 0; j < f; ++j) {
+        const uint32_t r = ws.rows[(i + kAhead) * f + j];
+        embed_->Prefetch(r);
+        if (linear_fm_) linear_->Prefetch(r);
+      }
+    }
     float* xi = x0.row(static_cast<Eigen::Index>(i)).data();
     float lin = 0;
     for (int j = 0; j < f; ++j) {
@@ -153,10 +221,22 @@ void FieldNetModel::Forward(size_t m, Workspace& ws) const {
     auto in = l > 0 ? ws.z[l - 1].topRows(rows)
                     : (cross_.empty() ? ws.x0.topRows(rows) : ws.h.back().topRows(rows));
     auto z = ws.z[l].topRows(rows);
-    mlp_[l].Forward(in, z);
     // The activation overwrites z; Backward recovers ReLU's mask from the output (a > 0 iff
     // z > 0), so the pre-activation need not be kept.
-    nn::ActivationForward<float>(nn::Activation::kRelu, z, z);
+    if (ws.packed != nullptr) {
+      // bf16 products with float sums; bias and ReLU in the product's epilogue.
+      const int n_in = mlp_[l].in(), n_out = mlp_[l].out();
+      nn::bf16::PackRowsPadded(in.data(), in.outerStride(), static_cast<int>(m), n_in, n_in,
+                               ws.in_rows[l].data());
+      nn::bf16::Epilogue e;
+      e.bias = mlp_[l].bias().value.data();
+      e.relu = true;
+      nn::bf16::Gemm(ws.in_rows[l].data(), n_in, static_cast<int>(m), n_in, ws.packed->w[l].data(),
+                     nn::bf16::Pad16(n_out), n_out, e, z.data(), z.outerStride());
+    } else {
+      mlp_[l].Forward(in, z);
+      nn::ActivationForward<float>(nn::Activation::kRelu, z, z);
+    }
   }
   auto last = !mlp_.empty() ? ws.z.back().topRows(rows)
                             : (cross_.empty() ? ws.x0.topRows(rows) : ws.h.back().topRows(rows));
@@ -195,7 +275,22 @@ double FieldNetModel::Backward(size_t m, const float* labels, float scale, Works
       auto in = l > 0 ? ws.z[l - 1].topRows(rows)
                       : (cross_.empty() ? ws.x0.topRows(rows) : ws.h.back().topRows(rows));
       auto din = l > 0 ? ws.da[l - 1].topRows(rows) : ws.dh.topRows(rows);
-      mlp_[l].Backward(in, da, sink, din);
+      if (ws.packed != nullptr) {
+        // grads[W] += in^T da and din = da W^T as bf16 products with float sums.
+        const int n_in = mlp_[l].in(), n_out = mlp_[l].out(), mi = static_cast<int>(m);
+        const int ld_in = nn::bf16::Pad16(n_in), ld_out = nn::bf16::Pad16(n_out);
+        sink[mlp_[l].bias()].row(0) += da.colwise().sum();
+        nn::bf16::PackPairs(in.data(), in.outerStride(), mi, n_in, ld_in, ws.in_pairs[l].data());
+        nn::bf16::PackPairs(da.data(), da.outerStride(), mi, n_out, ld_out, ws.d_pairs[l].data());
+        nn::bf16::GemmTransA(ws.in_pairs[l].data(), ld_in, mi, n_in, ws.d_pairs[l].data(), ld_out,
+                             n_out, sink[mlp_[l].weight()].data(), n_out);
+        nn::bf16::PackRowsPadded(da.data(), da.outerStride(), mi, n_out, n_out,
+                                 ws.d_rows[l].data());
+        nn::bf16::Gemm(ws.d_rows[l].data(), n_out, mi, n_out, ws.packed->wt[l].data(), ld_in, n_in,
+                       {}, din.data(), din.outerStride());
+      } else {
+        mlp_[l].Backward(in, da, sink, din);
+      }
     }
     if (cross_.empty()) {
       dx0 = ws.dh.topRows(rows);
@@ -237,11 +332,24 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
     ws.push_back(std::make_unique<Workspace>(*this, per_worker));
   nn::WorkerGradients<float> grads(*params_, pool.size());
   std::vector<double> loss(static_cast<size_t>(pool.size()), 0.0);
+  std::optional<PackedMlp> packed;
+  if (MlpInBf16(options_, mlp_)) {
+    packed.emplace(mlp_, /*training=*/true);
+    for (auto& s : ws) s->packed = &*packed;
+  }
   double total = 0;
   for (size_t start = 0; start < order.size(); start += batch) {
     const size_t b = std::min(batch, order.size() - start);
     const float scale = 1.0f / static_cast<float>(b);
-    grads.Zero(&pool);
+    // Phases that do not depend on each other share a Run: on a loaded machine every wake-up of
+    // a worker can wait for a time slice.
+    grads.Reshape();
+    pool.Run([&](int w) {
+      grads.ZeroPart(w, pool.size());
+      if (!packed) return;
+      const auto [j0, j1] = nn::SplitRange(packed->jobs(), pool.size(), w);
+      for (size_t j = j0; j < j1; ++j) packed->Pack(mlp_, j);
+    });
     pool.ParallelFor(b, [&](int w, size_t b0, size_t b1) {
       Workspace& s = *ws[w];
       const size_t m = b1 - b0;
@@ -252,15 +360,41 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
       }
       Forward(m, s);
       loss[w] = Backward(m, s.labels.data(), scale, s, grads.sink(w));
-      // Hogwild: rows other workers read or update at the same time are fine (embedding_table.h).
-      embed_->ApplyGradients(s.embed_grad);
-      s.embed_grad.Clear();
-      if (linear_fm_) {
-        linear_->ApplyGradients(s.linear_grad);
-        s.linear_grad.Clear();
-      }
     });
-    grads.Reduce(&pool);
+    // Row updates: worker w applies the rows r with r % workers == w, each once with its gradient
+    // summed over the whole batch (as one thread would, and as PyTorch's SparseAdam: one lazy-Adam
+    // step per row and batch, whatever the thread count), so no two threads update one row and
+    // the tables' step counts need no atomic add (ApplyGradientsExclusive).
+    pool.Run([&](int w) {
+      const auto parts = static_cast<uint32_t>(pool.size());
+      Workspace& s = *ws[w];
+      for (const auto& other : ws) {
+        for (size_t i = 0; i < other->embed_grad.size(); ++i) {
+          const uint32_t r = other->embed_grad.id(i);
+          if (r % parts == static_cast<uint32_t>(w)) {
+            s.owned_embed.Add(r, other->embed_grad.grad(i));
+          }
+        }
+        if (!linear_fm_) continue;
+        for (size_t i = 0; i < other->linear_grad.size(); ++i) {
+          const uint32_t r = other->linear_grad.id(i);
+          if (r % parts == static_cast<uint32_t>(w)) {
+            s.owned_linear.Row(r)[0] += other->linear_grad.grad(i)[0];
+          }
+        }
+      }
+      embed_->ApplyGradientsExclusive(s.owned_embed);
+      s.owned_embed.Clear();
+      if (linear_fm_) {
+        linear_->ApplyGradientsExclusive(s.owned_linear);
+        s.owned_linear.Clear();
+      }
+      grads.ReducePart(w, pool.size());
+    });
+    for (auto& s : ws) {
+      s->embed_grad.Clear();
+      s->linear_grad.Clear();
+    }
     adam_->Step(&pool);
     for (double& l : loss) {
       total += l;
@@ -277,8 +411,16 @@ void FieldNetModel::PredictRows(const uint32_t* rows, size_t n, std::span<float>
                                 int threads) const {
   nn::ThreadPool pool(threads);
   const int f = fields();
+  // Packing the weights costs about what the float products of kBf16MinRows samples cost more
+  // than the bf16 ones: fewer samples stay in float.
+  std::optional<PackedMlp> packed;
+  if (n >= kBf16MinRows && MlpInBf16(options_, mlp_)) {
+    packed.emplace(mlp_, /*training=*/false);
+    for (size_t j = 0; j < packed->jobs(); ++j) packed->Pack(mlp_, j);
+  }
   pool.ParallelFor(n, [&](int, size_t b0, size_t b1) {
     Workspace ws(*this, std::min(kPredictChunk, b1 - b0));
+    if (packed) ws.packed = &*packed;
     for (size_t s = b0; s < b1; s += kPredictChunk) {
       const size_t m = std::min(kPredictChunk, b1 - s);
       std::copy_n(rows + s * f, m * f, ws.rows.data());
@@ -334,6 +476,40 @@ Status FieldNetModel::LoadParams(const model::ModelReader& r) {
                              r.F32("net.param." + p.name, static_cast<size_t>(p.value.size())));
     std::copy(v.begin(), v.end(), p.value.data());
   }
+  return Status::OK();
+}
+
+}  // namespace freshet::rank
+
+// ---- Shop ranking: explanations (appended; see models.h). Reads the tables only. ----
+namespace freshet::rank {
+
+Status FieldNetModel::ExplainRows(const uint32_t* rows, std::span<float> contributions,
+                                  float* bias) const {
+  if (!linear_fm_) {
+    return Status::InvalidArgument(std::string(kind_) +
+                                   " has no linear / FM part to attribute (explain needs ftrl, "
+                                   "fm or deepfm)");
+  }
+  const int f = fields();
+  const size_t k = static_cast<size_t>(options_.embed_dim);
+  std::vector<float> e(static_cast<size_t>(f) * k);
+  for (int i = 0; i < f; ++i) embed_->ReadRow(rows[i], {e.data() + static_cast<size_t>(i) * k, k});
+  for (int i = 0; i < f; ++i) {
+    float w = 0;
+    linear_->ReadRow(rows[i], {&w, 1});
+    double pair = 0;
+    for (int j = 0; j < f; ++j) {
+      if (j == i) continue;
+      for (size_t d = 0; d < k; ++d) {
+        pair += static_cast<double>(e[static_cast<size_t>(i) * k + d]) *
+                e[static_cast<size_t>(j) * k + d];
+      }
+    }
+    // Each pair <e_i, e_j> enters the logit once; half of it goes to each of its two fields.
+    contributions[static_cast<size_t>(i)] = w + static_cast<float>(0.5 * pair);
+  }
+  if (bias != nullptr) *bias = bias_->value(0, 0);
   return Status::OK();
 }
 

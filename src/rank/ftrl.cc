@@ -128,3 +128,14 @@ Status FtrlModel::LoadParams(const model::ModelReader& r) {
 }
 
 }  // namespace freshet::rank
+
+namespace freshet::rank {
+
+Status FtrlModel::ExplainRows(const uint32_t* rows, std::span<float> contributions,
+                              float* bias) const {
+  for (int i = 0; i < num_fields_; ++i) contributions[static_cast<size_t>(i)] = Weight(rows[i]);
+  if (bias != nullptr) *bias = Weight(rows_);
+  return Status::OK();
+}
+
+}  // namespace freshet::rank

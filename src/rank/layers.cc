@@ -1,24 +1,39 @@
 #include "rank/layers.h"
 
 #include <cassert>
+#include <vector>
 
 namespace freshet::rank {
+
+// Both passes walk each row field by field, the embedding coordinates d innermost: contiguous,
+// so the loops over d vectorise.
 
 template <typename T>
 void FmInteraction<T>::Forward(nn::ConstMatrixRef<T> x, int fields, int dim, nn::MatrixRef<T> y) {
   assert(x.cols() == static_cast<Eigen::Index>(fields) * dim && y.rows() == x.rows());
+  // Embedding widths are small (16 by default); the scratch lives on the stack up to this.
+  constexpr int kStack = 256;
+  T sum_stack[kStack], sq_stack[kStack];
+  std::vector<T> heap;
+  T* sum = sum_stack;
+  T* sq = sq_stack;
+  if (dim > kStack) {
+    heap.resize(2 * static_cast<size_t>(dim));
+    sum = heap.data();
+    sq = heap.data() + dim;
+  }
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
     const T* e = x.row(r).data();
-    T total = 0;
-    for (int d = 0; d < dim; ++d) {
-      T s = 0, sq = 0;
-      for (int f = 0; f < fields; ++f) {
-        const T v = e[static_cast<size_t>(f) * dim + d];
-        s += v;
-        sq += v * v;
+    for (int d = 0; d < dim; ++d) sum[d] = sq[d] = 0;
+    for (int f = 0; f < fields; ++f) {
+      const T* ef = e + static_cast<size_t>(f) * dim;
+      for (int d = 0; d < dim; ++d) {
+        sum[d] += ef[d];
+        sq[d] += ef[d] * ef[d];
       }
-      total += s * s - sq;
     }
+    T total = 0;
+    for (int d = 0; d < dim; ++d) total += sum[d] * sum[d] - sq[d];
     y(r, 0) = T(0.5) * total;
   }
 }
@@ -27,21 +42,30 @@ template <typename T>
 void FmInteraction<T>::Backward(nn::ConstMatrixRef<T> x, int fields, int dim,
                                 nn::ConstMatrixRef<T> dy, nn::MatrixRef<T> dx, nn::InputGrad mode) {
   assert(dx.rows() == x.rows() && dx.cols() == x.cols() && dy.rows() == x.rows());
+  constexpr int kStack = 256;
+  T sum_stack[kStack];
+  std::vector<T> heap;
+  T* sum = sum_stack;
+  if (dim > kStack) {
+    heap.resize(static_cast<size_t>(dim));
+    sum = heap.data();
+  }
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
     const T* e = x.row(r).data();
     T* de = dx.row(r).data();
     const T g = dy(r, 0);
-    for (int d = 0; d < dim; ++d) {
-      T s = 0;
-      for (int f = 0; f < fields; ++f) s += e[static_cast<size_t>(f) * dim + d];
-      for (int f = 0; f < fields; ++f) {
-        const size_t i = static_cast<size_t>(f) * dim + d;
-        const T v = g * (s - e[i]);
-        if (mode == nn::InputGrad::kAdd) {
-          de[i] += v;
-        } else {
-          de[i] = v;
-        }
+    for (int d = 0; d < dim; ++d) sum[d] = 0;
+    for (int f = 0; f < fields; ++f) {
+      const T* ef = e + static_cast<size_t>(f) * dim;
+      for (int d = 0; d < dim; ++d) sum[d] += ef[d];
+    }
+    for (int f = 0; f < fields; ++f) {
+      const T* ef = e + static_cast<size_t>(f) * dim;
+      T* gf = de + static_cast<size_t>(f) * dim;
+      if (mode == nn::InputGrad::kAdd) {
+        for (int d = 0; d < dim; ++d) gf[d] += g * (sum[d] - ef[d]);
+      } else {
+        for (int d = 0; d < dim; ++d) gf[d] = g * (sum[d] - ef[d]);
       }
     }
   }

@@ -40,6 +40,9 @@ class FtrlModel final : public CtrModel {
   // The current weight of a coordinate: a feature row, or bias_coordinate().
   float Weight(uint32_t coordinate) const;
   uint32_t bias_coordinate() const { return rows_; }
+  // Each row's weight (x = 1). Never fails.
+  Status ExplainRows(const uint32_t* rows, std::span<float> contributions,
+                     float* bias) const override;
 
  protected:
   double TrainEpoch(const uint32_t* rows, std::span<const float> labels,
@@ -77,6 +80,10 @@ class FieldNetModel final : public CtrModel {
   std::string_view kind() const override { return kind_; }
 
   Status Init(int fields, uint32_t rows) override;
+  // FM / DeepFM: linear weight + half of each pairwise FM term with the other fields; the MLP is
+  // not attributed. DCN-v2: InvalidArgument. (Shop ranking, appended block of fieldnet.cc.)
+  Status ExplainRows(const uint32_t* rows, std::span<float> contributions,
+                     float* bias) const override;
 
  protected:
   double TrainEpoch(const uint32_t* rows, std::span<const float> labels,
