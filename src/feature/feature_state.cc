@@ -22,11 +22,32 @@ double FeatureState::Decay(double count, int64_t from_ms, int64_t to_ms) const {
 
 void FeatureState::Replay(const store::EventTable& table) {
   for (size_t i = 0; i < table.size(); ++i) {
-    Apply(table.user[i], table.item[i], table.type[i], table.ts_ms[i]);
+    Apply(table.user[i], table.item[i], table.type[i], table.ts_ms[i], table.value[i]);
   }
 }
 
-void FeatureState::Apply(UserId user, ItemId item, EventType type, int64_t ts_ms) {
+namespace {
+
+// The per-type counter an event feeds: 0 impressions, 1 clicks, 2 carts, 3 buys; -1 none.
+int TypedCounter(EventType type) {
+  switch (type) {
+    case EventType::kImpression:
+      return 0;
+    case EventType::kClick:
+    case EventType::kView:
+      return 1;
+    case EventType::kCart:
+      return 2;
+    case EventType::kBuy:
+      return 3;
+    default:
+      return -1;
+  }
+}
+
+}  // namespace
+
+void FeatureState::Apply(UserId user, ItemId item, EventType type, int64_t ts_ms, float value) {
   {
     Stripe& stripe = StripeOf(user);
     std::unique_lock lock(stripe.mu);
@@ -52,13 +73,48 @@ void FeatureState::Apply(UserId user, ItemId item, EventType type, int64_t ts_ms
       if (u.bought.size() >= options_.max_bought) u.bought.erase(u.bought.begin());
       u.bought.push_back(item);
     }
+    switch (type) {
+      case EventType::kImpression:
+        ++u.impressions;
+        break;
+      case EventType::kClick:
+      case EventType::kView:
+        ++u.clicks;
+        break;
+      case EventType::kCart:
+        ++u.carts;
+        break;
+      case EventType::kBuy:
+        ++u.buys;
+        u.last_buy_ms = std::max(u.last_buy_ms, ts_ms);
+        break;
+      default:
+        break;
+    }
+    if (item != kNoId &&
+        (type == EventType::kCart || type == EventType::kRemoveCart || type == EventType::kBuy)) {
+      auto line = std::find_if(u.cart.begin(), u.cart.end(),
+                               [&](const CartLine& c) { return c.item == item; });
+      if (line != u.cart.end()) u.cart.erase(line);
+      if (type == EventType::kCart) u.cart.push_back({item, ts_ms, value});
+    }
   }
   std::unique_lock lock(items_mu_);
   ++events_applied_;
   clock_ms_ = std::max(clock_ms_, ts_ms);
-  if (item == kNoId || type == EventType::kImpression) return;
+  if (item == kNoId) return;
   if (item >= items_.size()) items_.resize(static_cast<size_t>(item) + 1);
   Item& it = items_[item];
+  if (const int c = TypedCounter(type); c >= 0) {
+    if (ts_ms >= it.typed_at_ms) {
+      for (double& v : it.typed) v = Decay(v, it.typed_at_ms, ts_ms);
+      it.typed[c] += 1.0;
+      it.typed_at_ms = ts_ms;
+    } else {
+      it.typed[c] += Decay(1.0, ts_ms, it.typed_at_ms);
+    }
+  }
+  if (type == EventType::kImpression) return;
   // Keep the count referenced to the newest time it has seen: decay it forward to ts_ms, or
   // discount a late event back to the count's reference time.
   if (ts_ms >= it.at_ms) {
@@ -98,7 +154,32 @@ bool FeatureState::Summary(UserId user, UserSummary* out) const {
   out->events = found->second.events;
   out->interactions = found->second.interactions;
   out->last_ts_ms = found->second.last_ts_ms;
+  out->impressions = found->second.impressions;
+  out->clicks = found->second.clicks;
+  out->carts = found->second.carts;
+  out->buys = found->second.buys;
+  out->last_buy_ms = found->second.last_buy_ms;
   return true;
+}
+
+void FeatureState::Cart(UserId user, std::vector<CartLine>* out) const {
+  out->clear();
+  const Stripe& stripe = StripeOf(user);
+  std::shared_lock lock(stripe.mu);
+  auto found = stripe.users.find(user);
+  if (found != stripe.users.end()) *out = found->second.cart;
+}
+
+FeatureState::ItemCounts FeatureState::Counts(ItemId item) const {
+  ItemCounts c;
+  std::shared_lock lock(items_mu_);
+  if (item >= items_.size()) return c;
+  const Item& it = items_[item];
+  c.impressions = static_cast<float>(Decay(it.typed[0], it.typed_at_ms, clock_ms_));
+  c.clicks = static_cast<float>(Decay(it.typed[1], it.typed_at_ms, clock_ms_));
+  c.carts = static_cast<float>(Decay(it.typed[2], it.typed_at_ms, clock_ms_));
+  c.buys = static_cast<float>(Decay(it.typed[3], it.typed_at_ms, clock_ms_));
+  return c;
 }
 
 float FeatureState::Popularity(ItemId item) const {

@@ -9,6 +9,11 @@
 // Per user: the most recent interaction items (collapsed like training sequences), the items
 // bought, the number of interactions and the time of the last event. Per item: a popularity
 // count that decays with a half-life, for trending lists and the cold-start fallback.
+//
+// For the shop ranking features (rank/feature_spec.h) also: per user the counts of impressions,
+// clicks (click / view), carts and buys, the time of the last buy and the current cart (a cart
+// event adds the item, remove_cart and buy of the item take it out); per item decayed counts of
+// impressions, clicks (click / view), carts and buys with the popularity's half-life.
 
 #include <cstdint>
 #include <functional>
@@ -50,9 +55,10 @@ class FeatureState {
 
   // Applies one event with dense ids (item kNoId for a search). Interactions extend the user's
   // recent items (unless the item repeats the last one), buys the bought set; every event with an
-  // item adds to the item's popularity and moves the state's clock to max(clock, ts_ms).
+  // item but impressions adds to the item's popularity; every event moves the state's clock to
+  // max(clock, ts_ms). `value` is the quantity of a cart (kept in the cart line).
   // Thread-safe with every other call.
-  void Apply(UserId user, ItemId item, EventType type, int64_t ts_ms);
+  void Apply(UserId user, ItemId item, EventType type, int64_t ts_ms, float value = 0);
 
   // The user's newest `max` recent items (oldest first) replace *out; empty for an unknown user.
   // Thread-safe.
@@ -64,9 +70,32 @@ class FeatureState {
     uint64_t events = 0;        // events of any type applied for the user
     uint64_t interactions = 0;  // of them interactions
     int64_t last_ts_ms = 0;     // time of the newest event; 0 when none
+    uint64_t impressions = 0;
+    uint64_t clicks = 0;        // click and view events
+    uint64_t carts = 0;
+    uint64_t buys = 0;
+    int64_t last_buy_ms = 0;    // 0 when none
   };
   // False when the state has seen no event of the user. Thread-safe.
   bool Summary(UserId user, UserSummary* out) const;
+
+  struct CartLine {
+    ItemId item = kNoId;
+    int64_t added_ms = 0;  // the newest cart event of the item
+    float quantity = 0;
+  };
+  // The user's current cart, oldest add first, replaces *out. Thread-safe.
+  void Cart(UserId user, std::vector<CartLine>* out) const;
+
+  // Decayed counts of an item's events (half-life popularity_half_life_days), as of the state's
+  // clock; all 0 for an unknown item. Thread-safe.
+  struct ItemCounts {
+    float impressions = 0;
+    float clicks = 0;  // click and view
+    float carts = 0;
+    float buys = 0;
+  };
+  ItemCounts Counts(ItemId item) const;
 
   // Popularity of every item decayed to the state's clock, at most `k` of the best for which
   // keep(item) is true (null: all), best first (ties: lower id first). Thread-safe.
@@ -86,11 +115,17 @@ class FeatureState {
     uint64_t events = 0;
     uint64_t interactions = 0;
     int64_t last_ts_ms = 0;
+    uint64_t impressions = 0, clicks = 0, carts = 0, buys = 0;
+    int64_t last_buy_ms = 0;
+    std::vector<CartLine> cart;  // oldest add first
   };
   struct Item {
     // The popularity decayed to `at_ms`: value(t) = count * 2^(-(t - at_ms) / half_life).
     double count = 0;
     int64_t at_ms = 0;
+    // Per-type counts, decayed to `typed_at_ms` like `count`: impressions, clicks, carts, buys.
+    double typed[4] = {0, 0, 0, 0};
+    int64_t typed_at_ms = 0;
   };
   static constexpr size_t kStripes = 64;
   struct Stripe {

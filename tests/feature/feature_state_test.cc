@@ -120,5 +120,59 @@ TEST(FeatureStateTest, ReplayEqualsApplyingEachEvent) {
   EXPECT_EQ(a, b);
 }
 
+TEST(FeatureStateTest, CartFollowsCartRemoveAndBuy) {
+  FeatureState s;
+  s.Apply(1, 10, EventType::kCart, 1000, 2);
+  s.Apply(1, 11, EventType::kCart, 2000, 1);
+  s.Apply(1, 12, EventType::kCart, 3000, 1);
+  s.Apply(1, 11, EventType::kRemoveCart, 4000, 1);
+  s.Apply(1, 12, EventType::kBuy, 5000, 1);
+  s.Apply(1, 10, EventType::kCart, 6000, 3);  // carted again: moves to the end, newest time
+  s.Apply(1, 13, EventType::kCart, 7000, 1);
+  std::vector<FeatureState::CartLine> cart;
+  s.Cart(1, &cart);
+  ASSERT_EQ(cart.size(), 2u);
+  EXPECT_EQ(cart[0].item, 10u);
+  EXPECT_EQ(cart[0].added_ms, 6000);
+  EXPECT_EQ(cart[0].quantity, 3.0f);
+  EXPECT_EQ(cart[1].item, 13u);
+  s.Cart(2, &cart);
+  EXPECT_TRUE(cart.empty());
+  FeatureState::UserSummary u;
+  ASSERT_TRUE(s.Summary(1, &u));
+  EXPECT_EQ(u.carts, 5u);
+  EXPECT_EQ(u.buys, 1u);
+  EXPECT_EQ(u.last_buy_ms, 5000);
+}
+
+TEST(FeatureStateTest, ItemCountsDecayAndImpressionsStayOutOfPopularity) {
+  FeatureOptions o;
+  o.popularity_half_life_days = 1.0;
+  FeatureState s(o);
+  const int64_t day = 86400000;
+  s.Apply(1, 5, EventType::kImpression, 0);
+  s.Apply(1, 5, EventType::kImpression, 0);
+  s.Apply(1, 5, EventType::kClick, 0);
+  s.Apply(1, 5, EventType::kView, 0);
+  s.Apply(1, 5, EventType::kCart, 0, 1);
+  s.Apply(2, 6, EventType::kImpression, 0);
+  FeatureState::ItemCounts c = s.Counts(5);
+  EXPECT_FLOAT_EQ(c.impressions, 2.0f);
+  EXPECT_FLOAT_EQ(c.clicks, 2.0f);
+  EXPECT_FLOAT_EQ(c.carts, 1.0f);
+  EXPECT_FLOAT_EQ(c.buys, 0.0f);
+  EXPECT_FLOAT_EQ(s.Popularity(5), 3.0f);  // click, view, cart: impressions do not count
+  EXPECT_FLOAT_EQ(s.Popularity(6), 0.0f);
+  std::vector<std::pair<ItemId, float>> trending;
+  s.Trending(10, nullptr, &trending);
+  ASSERT_EQ(trending.size(), 1u);  // an item with impressions only is not trending
+  s.Apply(3, 7, EventType::kBuy, day, 1);  // the clock moves a half-life on
+  c = s.Counts(5);
+  EXPECT_NEAR(c.impressions, 1.0f, 1e-5);
+  EXPECT_NEAR(c.clicks, 1.0f, 1e-5);
+  EXPECT_FLOAT_EQ(s.Counts(7).buys, 1.0f);
+  EXPECT_FLOAT_EQ(s.Counts(999).clicks, 0.0f);
+}
+
 }  // namespace
 }  // namespace freshet::feature
