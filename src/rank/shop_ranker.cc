@@ -1,0 +1,264 @@
+#include "rank/shop_ranker.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+
+#include "rank/ctr_model.h"
+#include "rank/dataset.h"
+#include "rank/shop_samples.h"
+
+namespace freshet::rank {
+
+const ShopItemInfo ShopCatalog::kUnknown{};
+
+uint64_t ShopCatalog::Key(std::string_view text) {
+  if (text.empty()) return 0;
+  // HashFeature's 56-bit hash of the string under a field no spec column uses (255), so that
+  // the key is stable across runs and machines.
+  return HashFeature(kMaxFields - 1, text) & ((uint64_t{1} << kFieldShift) - 1);
+}
+
+void ShopCatalog::Set(ItemId id, std::string_view category, std::string_view brand, double price,
+                      int64_t stock) {
+  if (id == kNoId) return;
+  if (id >= items_.size()) items_.resize(static_cast<size_t>(id) + 1);
+  ShopItemInfo& info = items_[id];
+  info.category = Key(category);
+  info.brand = Key(brand);
+  info.price = price >= 0 ? static_cast<float>(price) : std::numeric_limits<float>::quiet_NaN();
+  info.stock = stock;
+}
+
+struct ShopRanker::Part {
+  std::unique_ptr<CtrModel> model;
+  FeatureSpec spec;
+  ShopModelMeta meta;
+  std::string path;
+
+  // Ids then rows of one sample per key into the scratch (appended at sample `i`).
+  void Encode(const feature::FeatureState& state, const ShopCatalog& catalog, const SampleKey& key,
+              size_t i, ShopRanker::Scratch& scratch, SpecScratch& spec_scratch) const {
+    const size_t f = static_cast<size_t>(spec.num_slots());
+    spec.Build(state, catalog, key, spec_scratch, std::span<uint64_t>(scratch.ids.data() + i * f, f));
+    for (size_t j = 0; j < f; ++j) scratch.rows[i * f + j] = model->RowOf(scratch.ids[i * f + j]);
+  }
+};
+
+namespace {
+
+float* Slot(ShopScores& s, ShopTarget t) {
+  switch (t) {
+    case ShopTarget::kClick:
+      return &s.p_click;
+    case ShopTarget::kCart:
+      return &s.p_cart;
+    case ShopTarget::kBuy:
+      return &s.p_buy;
+  }
+  return &s.p_click;
+}
+
+}  // namespace
+
+ShopRanker::ShopRanker() = default;
+ShopRanker::~ShopRanker() = default;
+
+Result<std::unique_ptr<ShopRanker>> ShopRanker::Load(const std::vector<std::string>& paths) {
+  if (paths.empty() || paths.size() > kNumShopTargets) {
+    return Status::InvalidArgument("a shop ranker takes 1 to 3 model files (click, cart, buy)");
+  }
+  std::unique_ptr<ShopRanker> r(new ShopRanker());
+  for (const std::string& path : paths) {
+    FRESHET_ASSIGN_OR_RETURN(LoadedShopModel m, LoadShopModel(path));
+    const int t = static_cast<int>(m.meta.target);
+    if (r->parts_[t] != nullptr) {
+      return Status::InvalidArgument("model files '" + r->parts_[t]->path + "' and '" + path +
+                                     "' are both " + ShopTargetName(m.meta.target) + " models");
+    }
+    auto part = std::make_unique<Part>();
+    part->model = std::move(m.model);
+    part->spec = std::move(m.spec);
+    part->meta = m.meta;
+    part->path = path;
+    r->parts_[t] = std::move(part);
+  }
+  for (int t = 0; t < kNumShopTargets; ++t) {
+    if (r->parts_[t] == nullptr) continue;
+    if (!r->label_.empty()) r->label_ += ' ';
+    r->label_ += std::string(ShopTargetName(static_cast<ShopTarget>(t))) + ":" + r->parts_[t]->path;
+  }
+  return r;
+}
+
+bool ShopRanker::has(ShopTarget target) const { return part(target) != nullptr; }
+
+LabelJoinerOptions ShopRanker::joiner_options() const {
+  LabelJoinerOptions o;
+  for (int t = 0; t < kNumShopTargets; ++t) {
+    const Part* p = parts_[t].get();
+    o.enabled[t] = p != nullptr;
+    if (p == nullptr) continue;
+    switch (static_cast<ShopTarget>(t)) {
+      case ShopTarget::kClick:
+        o.click_window_ms = p->meta.windows.click_window_ms;
+        break;
+      case ShopTarget::kCart:
+        o.cart_window_ms = p->meta.windows.cart_window_ms;
+        break;
+      case ShopTarget::kBuy:
+        o.buy_window_ms = p->meta.windows.buy_window_ms;
+        break;
+    }
+  }
+  return o;
+}
+
+void ShopRanker::Score(const feature::FeatureState& state, const ShopCatalog& catalog,
+                       UserId user, std::span<const ItemId> items, const ShopContext& context,
+                       Scratch& scratch, std::span<ShopScores> out) const {
+  for (ShopScores& s : out) s = ShopScores{};
+  SpecScratch& spec_scratch = scratch.spec;
+  for (int t = 0; t < kNumShopTargets; ++t) {
+    const Part* p = parts_[t].get();
+    if (p == nullptr || items.empty()) continue;
+    const auto target = static_cast<ShopTarget>(t);
+    const size_t f = static_cast<size_t>(p->spec.num_slots());
+    scratch.ids.resize(items.size() * f);
+    scratch.rows.resize(items.size() * f);
+    scratch.logits.resize(items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+      // A cart model scores "carted now": its anchors (cart adds) have no page position.
+      float position = context.position > 0 ? context.position : static_cast<float>(i + 1);
+      if (target == ShopTarget::kCart) position = 0;
+      p->Encode(state, catalog, {user, items[i], context.now_ms, position}, i, scratch,
+                spec_scratch);
+    }
+    p->model->PredictEncoded(scratch.rows.data(), items.size(), scratch.logits);
+    for (size_t i = 0; i < items.size(); ++i) *Slot(out[i], target) = scratch.logits[i];
+  }
+}
+
+Status ShopRanker::CartConversion(const feature::FeatureState& state, const ShopCatalog& catalog,
+                                  UserId user, const ShopContext& context, Scratch& scratch,
+                                  CartReport* out) const {
+  out->p_converts = 0;
+  out->items.clear();
+  const Part* p = part(ShopTarget::kCart);
+  if (p == nullptr) return Status::FailedPrecondition("no cart model is loaded");
+  std::vector<feature::FeatureState::CartLine> cart;
+  state.Cart(user, &cart);
+  if (cart.empty()) return Status::OK();
+  const size_t f = static_cast<size_t>(p->spec.num_slots());
+  scratch.ids.resize(cart.size() * f);
+  scratch.rows.resize(cart.size() * f);
+  scratch.logits.resize(cart.size());
+  SpecScratch& spec_scratch = scratch.spec;
+  for (size_t i = 0; i < cart.size(); ++i) {
+    p->Encode(state, catalog, {user, cart[i].item, context.now_ms, 0.0f}, i, scratch,
+              spec_scratch);
+  }
+  p->model->PredictEncoded(scratch.rows.data(), cart.size(), scratch.logits);
+  double none = 1;
+  for (size_t i = 0; i < cart.size(); ++i) {
+    out->items.push_back({cart[i].item, cart[i].added_ms, scratch.logits[i]});
+    none *= 1.0 - scratch.logits[i];
+  }
+  out->p_converts = static_cast<float>(1.0 - none);
+  return Status::OK();
+}
+
+Status ShopRanker::Explain(const feature::FeatureState& state, const ShopCatalog& catalog,
+                           UserId user, ItemId item, const ShopContext& context,
+                           ShopTarget target, size_t k, std::vector<Contribution>* out,
+                           float* bias) const {
+  out->clear();
+  const Part* p = part(target);
+  if (p == nullptr) {
+    return Status::FailedPrecondition(std::string("no ") + ShopTargetName(target) +
+                                      " model is loaded");
+  }
+  const size_t f = static_cast<size_t>(p->spec.num_slots());
+  Scratch scratch;
+  scratch.ids.resize(f);
+  scratch.rows.resize(f);
+  const float position =
+      target == ShopTarget::kCart ? 0.0f : (context.position > 0 ? context.position : 1.0f);
+  p->Encode(state, catalog, {user, item, context.now_ms, position}, 0, scratch, scratch.spec);
+  std::vector<float> contributions(f);
+  FRESHET_RETURN_IF_ERROR(p->model->ExplainRows(scratch.rows.data(), contributions, bias));
+  std::vector<size_t> order(f);
+  for (size_t i = 0; i < f; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const float x = std::abs(contributions[a]), y = std::abs(contributions[b]);
+    return x != y ? x > y : a < b;
+  });
+  for (size_t i = 0; i < std::min(k, f); ++i) {
+    const size_t slot = order[i];
+    out->push_back({p->spec.Describe(static_cast<int>(slot), scratch.ids[slot]),
+                    contributions[slot]});
+  }
+  return Status::OK();
+}
+
+void ShopRanker::Features(const feature::FeatureState& state, const ShopCatalog& catalog,
+                          const JoinEvent& anchor, ShopTarget target,
+                          std::vector<uint64_t>* out) const {
+  out->clear();
+  const Part* p = part(target);
+  if (p == nullptr) return;
+  out->resize(static_cast<size_t>(p->spec.num_slots()));
+  const float position = anchor.type == EventType::kImpression ? anchor.value : 0.0f;
+  SpecScratch spec_scratch;
+  p->spec.Build(state, catalog, {anchor.user, anchor.item, anchor.ts_ms, position}, spec_scratch,
+                *out);
+}
+
+std::unique_ptr<ShopRanker> ShopRanker::Clone() const {
+  std::unique_ptr<ShopRanker> r(new ShopRanker());
+  r->label_ = label_;
+  for (int t = 0; t < kNumShopTargets; ++t) {
+    const Part* p = parts_[t].get();
+    if (p == nullptr) continue;
+    auto copy = std::make_unique<Part>();
+    auto model = p->model->Clone();
+    // Clone re-reads what WriteEntries wrote in memory; it fails only on a broken invariant.
+    assert(model.ok());
+    copy->model = std::move(*model);
+    copy->spec = p->spec;
+    copy->meta = p->meta;
+    copy->path = p->path;
+    r->parts_[t] = std::move(copy);
+  }
+  return r;
+}
+
+LearnReport ShopRanker::Learn(std::span<const JoinedExample> examples) {
+  LearnReport report;
+  double loss = 0;
+  uint64_t learned = 0;
+  std::vector<uint32_t> rows;
+  std::vector<float> labels;
+  for (int t = 0; t < kNumShopTargets; ++t) {
+    Part* p = parts_[t].get();
+    rows.clear();
+    labels.clear();
+    for (const JoinedExample& x : examples) {
+      if (static_cast<int>(x.target) != t) continue;
+      if (p == nullptr || x.features.size() != static_cast<size_t>(p->spec.num_slots())) {
+        ++report.skipped;
+        continue;
+      }
+      for (uint64_t id : x.features) rows.push_back(p->model->RowOf(id));
+      labels.push_back(x.label);
+    }
+    if (labels.empty()) continue;
+    loss += p->model->LearnEncoded(rows.data(), labels);
+    report.examples[t] += labels.size();
+    learned += labels.size();
+  }
+  report.mean_loss = learned > 0 ? loss / static_cast<double>(learned) : 0;
+  return report;
+}
+
+}  // namespace freshet::rank

@@ -1,0 +1,149 @@
+#pragma once
+
+// ShopRanker: the shop-side ranking models at serving time. Bundles up to three trained models
+// (click: impression -> click/view, cart: cart add -> bought, buy: impression -> buy; see
+// label_joiner.h), each with the feature spec and frozen statistics it was trained with, and
+// scores candidate items for a user from the live feature::FeatureState and a ShopCatalog.
+//
+// Threading and lifetime
+//  - Score, CartConversion, Explain, Features and every accessor are const and may run from many
+//    threads at once, on one ShopRanker, while other threads Apply events to the FeatureState
+//    (FeatureState is itself thread-safe). Per-call scratch is caller-owned (Scratch: one per
+//    thread, reused across calls; it allocates only while growing).
+//  - Learn mutates the weights and is NOT safe with any other call on the same object. The
+//    online learner therefore follows the retrieval learner's pattern (src/serve/
+//    service_online.cc): keep the published ranker in a std::shared_ptr<const ShopRanker>, Clone
+//    it, Learn on the clone, publish the clone with an atomic shared_ptr swap; readers that
+//    loaded the old pointer finish on it. Clone copies all weights (a few MB per model).
+//  - The ShopCatalog and FeatureState passed to a call are borrowed for that call only. Build a
+//    new ShopCatalog and swap it (shared_ptr) to add items; an item id beyond the catalog is
+//    scored with unknown category / brand / price.
+//
+// Online updates and new feature ids: a model's FeatureMap is fixed at training (frequency
+// admission over the training set). Learn updates the rows of admitted ids and, for ids first
+// seen online (a new user or item), the field's shared rare row: new ids learn as "an unseen
+// user / item" until the next offline training admits them. This keeps Learn allocation-free in
+// the tables and the clone exact.
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/ids.h"
+#include "core/status.h"
+#include "feature/feature_state.h"
+#include "rank/feature_spec.h"
+#include "rank/shop_catalog.h"
+#include "rank/label_joiner.h"
+
+namespace freshet::rank {
+
+class CtrModel;
+
+struct ShopScores {
+  // NaN when the ranker has no model of that target (has(target) is false).
+  float p_click = std::numeric_limits<float>::quiet_NaN();
+  float p_cart = std::numeric_limits<float>::quiet_NaN();  // if carted now, that it is bought
+  float p_buy = std::numeric_limits<float>::quiet_NaN();   // that the impression ends in a buy
+};
+
+struct CartReport {
+  // Probability that at least one item of the cart is bought within the cart model's window:
+  // 1 - prod(1 - p_i), the items treated as independent. 0 for an empty cart.
+  float p_converts = 0;
+  struct Line {
+    ItemId item = kNoId;
+    int64_t added_ms = 0;  // when it was (last) carted
+    float p_buy = 0;       // the cart model's probability that this cart add is bought
+  };
+  std::vector<Line> items;  // the user's current cart, oldest add first
+};
+
+struct Contribution {
+  std::string feature;  // "field=value", e.g. "category=c:7f3a...", "price=[12.5,20)"
+  float value = 0;      // contribution to the logit (linear weight + FM pairwise share)
+};
+
+struct LearnReport {
+  uint64_t examples[kNumShopTargets] = {};  // learned, per target
+  uint64_t skipped = 0;    // examples of a target without a model, or with a wrong feature count
+  double mean_loss = 0;    // logloss before each step, over the learned examples
+};
+
+class ShopRanker {
+ public:
+  // Per-thread scratch for the const calls. Not shareable between concurrent calls.
+  struct Scratch {
+    std::vector<uint64_t> ids;
+    std::vector<uint32_t> rows;
+    std::vector<float> logits;
+    SpecScratch spec;
+  };
+
+  // Loads 1 to 3 model files written by `freshet train --task click|cart|buy`, at most one per
+  // target. NotFound / Corruption naming the file; InvalidArgument when two files have the same
+  // target, or a file is not a shop ranking model (e.g. a --task ctr or retrieval model).
+  static Result<std::unique_ptr<ShopRanker>> Load(const std::vector<std::string>& paths);
+  ~ShopRanker();
+  ShopRanker(const ShopRanker&) = delete;
+  ShopRanker& operator=(const ShopRanker&) = delete;
+
+  bool has(ShopTarget target) const;
+  // The files the models came from, "click:PATH cart:PATH ...", for model_version labels.
+  const std::string& label() const { return label_; }
+  // The label windows the models were trained with (from their files), `enabled` only for the
+  // targets with a model, allowed lateness 0: build the online LabelJoiner from these, adding the
+  // lateness you need.
+  LabelJoinerOptions joiner_options() const;
+
+  // Probabilities of every item in `items` for `user`. REQUIRES: out.size() == items.size().
+  // Const; thread-safe (see the top of this file).
+  void Score(const feature::FeatureState& state, const ShopCatalog& catalog, UserId user,
+             std::span<const ItemId> items, const ShopContext& context, Scratch& scratch,
+             std::span<ShopScores> out) const;
+
+  // The user's current cart (from the FeatureState) scored by the cart model: each line as the
+  // features of a fresh cart add now, with the rest of the cart as context. FailedPrecondition
+  // without a cart model. An unknown user or an empty cart gives an empty report. Thread-safe.
+  Status CartConversion(const feature::FeatureState& state, const ShopCatalog& catalog,
+                        UserId user, const ShopContext& context, Scratch& scratch,
+                        CartReport* out) const;
+
+  // The top-k features by |contribution| to the logit of `target` for (user, item): FTRL: each
+  // active feature's weight; FM / DeepFM: linear weight + half of its pairwise FM terms with the
+  // other fields (the deep part is not attributed); DCN-v2: its linear part is absent, so
+  // InvalidArgument. FailedPrecondition without a model of `target`. *bias gets the bias term
+  // (may be null). Thread-safe.
+  Status Explain(const feature::FeatureState& state, const ShopCatalog& catalog, UserId user,
+                 ItemId item, const ShopContext& context, ShopTarget target, size_t k,
+                 std::vector<Contribution>* out, float* bias = nullptr) const;
+
+  // The features of an anchor for `target` as the model of that target builds them, for the
+  // online LabelJoiner's Featurize; empty when there is no such model. Call BEFORE applying the
+  // anchor event to `state`. Thread-safe.
+  void Features(const feature::FeatureState& state, const ShopCatalog& catalog,
+                const JoinEvent& anchor, ShopTarget target, std::vector<uint64_t>* out) const;
+
+  // An independent copy (weights, maps, specs). Thread-safe with the const calls.
+  std::unique_ptr<ShopRanker> Clone() const;
+
+  // One online step per example on its target's model (FTRL: a proximal step per example;
+  // FM / DeepFM / DCN-v2: one Adam batch per target over the examples given). Examples of a
+  // target without a model are skipped. NOT thread-safe: only on a private Clone.
+  LearnReport Learn(std::span<const JoinedExample> examples);
+
+ private:
+  struct Part;  // one target's model, spec and featurizer (shop_ranker.cc)
+  ShopRanker();
+  const Part* part(ShopTarget target) const { return parts_[static_cast<int>(target)].get(); }
+
+  std::unique_ptr<Part> parts_[kNumShopTargets];
+  std::string label_;
+};
+
+}  // namespace freshet::rank
