@@ -4,7 +4,11 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <chrono>
+#include <functional>
+#include <memory>
+#include <tuple>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -17,7 +21,10 @@
 #include "core/status.h"
 #include "rank/ctr_model.h"
 #include "rank/dataset.h"
+#include "rank/feature_spec.h"
 #include "rank/metrics.h"
+#include "rank/shop_samples.h"
+#include "store/event_store.h"
 
 namespace freshet::app {
 namespace {
@@ -237,11 +244,311 @@ int RunCtrEval(const CtrEvalFlags& ctr, const EvalFlags& flags) {
   return 0;
 }
 
+
+// ---- --task click | cart | buy: shop ranking models over the store's history ----
+
+bool IsShopTask(const std::string& task) {
+  return task == "click" || task == "cart" || task == "buy";
+}
+
+rank::ShopTarget ShopTargetOf(const std::string& task) {
+  return task == "click" ? rank::ShopTarget::kClick
+         : task == "cart" ? rank::ShopTarget::kCart
+                          : rank::ShopTarget::kBuy;
+}
+
+// "90s", "30m", "2h", "3d" or plain milliseconds.
+Result<int64_t> ParseDuration(const std::string& flag, const std::string& text) {
+  int64_t unit = 1;
+  std::string digits = text;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 's': unit = 1000; break;
+      case 'm': unit = 60 * 1000; break;
+      case 'h': unit = 3600 * 1000; break;
+      case 'd': unit = 86400 * 1000LL; break;
+      default: break;
+    }
+    if (unit != 1) digits.pop_back();
+  }
+  int64_t v = 0;
+  const char* end = digits.data() + digits.size();
+  auto [ptr, ec] = std::from_chars(digits.data(), end, v);
+  if (digits.empty() || ec != std::errc() || ptr != end || v <= 0 || v > 365LL * 86400 * 1000 / unit) {
+    return Status::InvalidArgument(flag + " must be a positive duration such as 90s, 30m, 2h or "
+                                   "3d, got '" + text + "'");
+  }
+  return v * unit;
+}
+
+// Progress of the replay on stderr: a plain line every 5 s (a redrawn one on a terminal).
+std::function<void(size_t, size_t)> ReplayProgress(bool quiet) {
+  if (quiet) return nullptr;
+  auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+  auto start = std::make_shared<std::chrono::steady_clock::time_point>(
+      std::chrono::steady_clock::now());
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  return [last, start, tty](size_t done, size_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool end = done == total;
+    if (!end && now - *last < (tty ? std::chrono::milliseconds(250) : std::chrono::seconds(5))) {
+      return;
+    }
+    *last = now;
+    const double s = std::chrono::duration<double>(now - *start).count();
+    const std::string line =
+        fmt::format("replaying events: {}/{} ({:.1f}%), {:.1f} s", done, total,
+                    100.0 * static_cast<double>(done) / static_cast<double>(total), s);
+    if (tty) {
+      fmt::print(stderr, "\r{}   {}", line, end ? "\n" : "");
+    } else {
+      fmt::print(stderr, "{}\n", line);
+    }
+  };
+}
+
+struct ShopData {
+  std::unique_ptr<store::EventStore> store;
+  store::EventTable table;
+  rank::ShopCatalog catalog;
+};
+
+Result<ShopData> OpenShopData(const std::string& dir, bool quiet) {
+  store::StoreOptions options;
+  options.must_exist = true;
+  ShopData d;
+  FRESHET_ASSIGN_OR_RETURN(d.store, store::EventStore::Open(options, dir));
+  FRESHET_RETURN_IF_ERROR(d.store->LoadEventTable(&d.table));
+  FRESHET_ASSIGN_OR_RETURN(d.catalog, rank::LoadShopCatalog(*d.store));
+  if (d.table.size() == 0) return Status::InvalidArgument("the store in " + dir + " holds no events");
+  if (!quiet) {
+    fmt::print(stderr, "read {}: {} events, {} catalog items\n", dir, d.table.size(),
+               d.catalog.size());
+  }
+  return d;
+}
+
+void PrintSamples(const rank::ShopSamples& s, rank::ShopTarget target) {
+  auto rate = [](const rank::CtrDataset& d) {
+    double p = 0;
+    for (float y : d.labels) p += y;
+    return d.size() > 0 ? p / static_cast<double>(d.size()) : 0.0;
+  };
+  const int t = static_cast<int>(target);
+  fmt::print(stderr,
+             "{} examples: {} train (positive rate {:.4f}), {} valid ({:.4f}); joiner: {} anchors, "
+             "{} undecided and {} decided early at the end (window past the history: left "
+             "out), {} late, {} duplicates\n",
+             rank::ShopTargetName(target), s.train.size(), rate(s.train), s.valid.size(),
+             rate(s.valid), s.joiner.anchors[t], s.joiner.pending, s.censored,
+             s.joiner.late_anchors, s.joiner.duplicates);
+}
+
+struct Scores {
+  double auc = 0, logloss = 0, gauc = 0;
+};
+
+Scores Measure(std::span<const float> p, const rank::ShopSamples& s) {
+  return {rank::Auc(p, s.valid.labels), rank::LogLoss(p, s.valid.labels),
+          rank::Gauc(p, s.valid.labels, s.valid_users)};
+}
+
+int RunShopTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
+  if (ctr.spec_file == "help") {
+    fmt::print("{}", rank::FeatureSpec::SourceHelp());
+    return 0;
+  }
+  if (flags.out.empty()) return Usage("train --task " + ctr.task + " needs --out MODEL");
+  if (Given(ctr.cmd, "--format") || Given(ctr.cmd, "--train") || Given(ctr.cmd, "--valid") ||
+      Given(ctr.cmd, "--max-errors") || Given(ctr.cmd, "--protocol")) {
+    return Usage("--format, --train, --valid, --max-errors and --protocol are not for --task " +
+                 ctr.task + " (it reads the store in --data; --holdout sets the split)");
+  }
+  if (!(ctr.holdout > 0 && ctr.holdout < 1)) return Usage("--holdout must be in (0, 1)");
+  rank::ShopSampleOptions so;
+  so.target = ShopTargetOf(ctr.task);
+  so.holdout = ctr.holdout;
+  for (auto [flag, text, out] :
+       {std::tuple{"--click-window", &ctr.click_window, &so.joiner.click_window_ms},
+        std::tuple{"--cart-window", &ctr.cart_window, &so.joiner.cart_window_ms},
+        std::tuple{"--buy-window", &ctr.buy_window, &so.joiner.buy_window_ms}}) {
+    auto v = ParseDuration(flag, *text);
+    if (!v.ok()) return Usage(v.status().message());
+    *out = *v;
+  }
+  auto options = rank::CtrDefaults(flags.model);
+  if (!options.ok()) return Usage("--model: " + options.status().message());
+  if (flags.epochs < 0) return Usage("--epochs must be >= 0");
+  if (flags.epochs > 0) options->epochs = flags.epochs;
+  options->seed = flags.seed;
+  Status s = ApplyParams(flags.params, &*options);
+  if (!s.ok()) return Usage(s.message());
+  auto model = rank::CreateCtrModel(flags.model, *options);
+  if (!model.ok()) return Usage(model.status().message());
+
+  // The built-in defaults are config/shop_rank.spec (click, buy) and config/shop_cart.spec.
+  const bool cart = so.target == rank::ShopTarget::kCart;
+  auto spec = !ctr.spec_file.empty() ? rank::FeatureSpec::ReadFile(ctr.spec_file)
+              : cart ? rank::FeatureSpec::Parse(rank::FeatureSpec::DefaultCartText(),
+                                                "(built-in config/shop_cart.spec)")
+                     : rank::FeatureSpec::Parse(rank::FeatureSpec::DefaultText(),
+                                                "(built-in config/shop_rank.spec)");
+  if (!spec.ok()) return Fail(spec.status());
+  auto data = OpenShopData(flags.data, flags.quiet);
+  if (!data.ok()) return Fail(data.status());
+  so.progress = ReplayProgress(flags.quiet);
+  auto samples = rank::BuildShopSamples(data->table, data->catalog, &*spec, so);
+  if (!samples.ok()) return Fail(samples.status());
+  if (!flags.quiet) PrintSamples(*samples, so.target);
+  if (samples->train.size() == 0) {
+    return Fail(Status::InvalidArgument("no training example before the split; lower --holdout"));
+  }
+
+  const int threads = flags.threads > 0
+                          ? flags.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (!flags.quiet) {
+    fmt::print(stderr, "training {} ({} model) on {} samples of {} fields, {} thread(s)\n",
+               flags.model, ctr.task, samples->train.size(), spec->num_slots(), threads);
+  }
+  const std::string kind = flags.model;
+  EpochProgress progress(kind, !flags.quiet);
+  rank::FitOptions fit;
+  fit.threads = threads;
+  fit.on_step = [&](const rank::StepProgress& p) { progress.Step(p); };
+  fit.on_epoch = [&](const rank::EpochReport& e) {
+    progress.EndLine();
+    if (flags.quiet) return;
+    std::string line = fmt::format("{} epoch {}: train loss {:.4f}, {:.2f} s", kind, e.epoch,
+                                   e.train_loss, e.seconds);
+    if (!std::isnan(e.valid_auc)) {
+      line += fmt::format(", valid AUC {:.4f} logloss {:.4f}{}", e.valid_auc, e.valid_logloss,
+                          e.best ? " (best)" : "");
+    }
+    fmt::print(stderr, "{}\n", line);
+  };
+  const bool has_valid = samples->valid.size() > 0;
+  if (!has_valid && !flags.quiet) {
+    fmt::print(stderr,
+               "warning: no validation example: the holdout ({} of the time span) is shorter "
+               "than the label window, or holds no anchor; training without early stopping\n",
+               ctr.holdout);
+  }
+  auto report = (*model)->Fit(samples->train, has_valid ? &samples->valid : nullptr, fit);
+  if (!report.ok()) return Fail(report.status());
+  rank::ShopModelMeta meta;
+  meta.target = so.target;
+  meta.windows = so.joiner;
+  meta.split_ms = samples->split_ms;
+  meta.holdout = ctr.holdout;
+  s = rank::SaveShopModel(flags.out, **model, *spec, meta);
+  if (!s.ok()) return Fail(s);
+  fmt::print("{} {}: {} epochs, best {}; {} features admitted, {} rows; ", ctr.task, kind,
+             report->epochs.size(), report->best_epoch, report->admitted_features, report->rows);
+  if (has_valid) {
+    std::vector<float> p(samples->valid.size());
+    (*model)->Predict(samples->valid, p, threads);
+    const Scores m = Measure(p, *samples);
+    fmt::print("valid AUC {:.4f} logloss {:.4f} GAUC {:.4f}; ", m.auc, m.logloss, m.gauc);
+  }
+  fmt::print("model written to {}\n", flags.out);
+  return 0;
+}
+
+int RunShopEval(const CtrEvalFlags& ctr, const EvalFlags& flags) {
+  if (flags.model_files.size() != 1) return Usage("eval --task " + ctr.task + " takes one --model");
+  if (Given(ctr.cmd, "--format") || Given(ctr.cmd, "--test") || Given(ctr.cmd, "--protocol") ||
+      Given(ctr.cmd, "--candidates") || Given(ctr.cmd, "--k") || Given(ctr.cmd, "--html")) {
+    return Usage("--format, --test, --protocol, --candidates, --k and --html are not for --task " +
+                 ctr.task);
+  }
+  if (Given(ctr.cmd, "--holdout") && !(ctr.holdout > 0 && ctr.holdout < 1)) {
+    return Usage("--holdout must be in (0, 1)");
+  }
+  auto loaded = rank::LoadShopModel(flags.model_files[0]);
+  if (!loaded.ok()) return Fail(loaded.status());
+  const rank::ShopTarget target = ShopTargetOf(ctr.task);
+  if (loaded->meta.target != target) {
+    return Fail(Status::InvalidArgument(
+        "model file '" + flags.model_files[0] + "' is a " +
+        rank::ShopTargetName(loaded->meta.target) + " model; --task " + ctr.task + " was given"));
+  }
+  auto data = OpenShopData(flags.data, flags.quiet);
+  if (!data.ok()) return Fail(data.status());
+  rank::ShopSampleOptions so;
+  so.target = target;
+  so.joiner = loaded->meta.windows;
+  if (Given(ctr.cmd, "--holdout")) {
+    so.holdout = ctr.holdout;
+  } else {
+    so.split_ms = loaded->meta.split_ms;
+  }
+  so.progress = ReplayProgress(flags.quiet);
+  auto samples = rank::BuildShopSamples(data->table, data->catalog, &loaded->spec, so);
+  if (!samples.ok()) return Fail(samples.status());
+  if (!flags.quiet) PrintSamples(*samples, target);
+  if (samples->valid.size() == 0) {
+    return Fail(Status::InvalidArgument("no " + ctr.task +
+                                        " example falls after the split time to evaluate on"));
+  }
+  const int threads = flags.threads > 0
+                          ? flags.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<float> p(samples->valid.size());
+  loaded->model->Predict(samples->valid, p, threads);
+  const Scores m = Measure(p, *samples);
+  rank::LogisticBaseline baseline;
+  std::vector<float> bp(samples->valid.size());
+  const bool have_baseline = baseline.Fit(samples->train_base, samples->train.labels,
+                                          rank::BaselineColumns(target));
+  Scores b;
+  if (have_baseline) {
+    baseline.Predict(samples->valid_base, bp);
+    b = Measure(bp, *samples);
+  }
+  double positives = 0;
+  for (float y : samples->valid.labels) positives += y;
+  JsonWriter j;
+  j.BeginObject();
+  j.Key("task").String(ctr.task);
+  j.Key("model").String(loaded->model->kind());
+  j.Key("model_file").String(flags.model_files[0]);
+  j.Key("data").String(flags.data);
+  j.Key("split_ms").Int(samples->split_ms);
+  j.Key("samples").Uint(samples->valid.size());
+  j.Key("train_samples").Uint(samples->train.size());
+  j.Key("positive_rate").Double(positives / static_cast<double>(samples->valid.size()));
+  j.Key("metrics").BeginObject();
+  j.Key("AUC").Double(m.auc);
+  j.Key("logloss").Double(m.logloss);
+  j.Key("GAUC").Double(m.gauc);
+  j.EndObject();
+  if (have_baseline) {
+    j.Key("baseline").BeginObject();
+    j.Key("name").String(rank::BaselineName(target));
+    j.Key("AUC").Double(b.auc);
+    j.Key("logloss").Double(b.logloss);
+    j.Key("GAUC").Double(b.gauc);
+    j.EndObject();
+  }
+  j.EndObject();
+  fmt::print("{}\n", j.str());
+  if (!flags.json_out.empty()) {
+    std::ofstream out(flags.json_out, std::ios::trunc);
+    out << j.str() << "\n";
+    out.close();
+    if (!out) return Fail(Status::IOError("cannot write " + flags.json_out));
+  }
+  return 0;
+}
+
 }  // namespace
 
 void AddCtrTrainFlags(CLI::App* train, CtrTrainFlags& f) {
   f.cmd = train;
-  train->add_option("--task", f.task, "rec (recommendation, the default) or ctr (click models)")
+  train->add_option("--task", f.task,
+                    "rec (recommendation, the default), ctr (Criteo / Avazu click models), or "
+                    "click, cart, buy (shop ranking models over the store)")
       ->capture_default_str();
   train->add_option("--format", f.format, "ctr: criteo or avazu");
   train->add_option("--train", f.train_file, "ctr: training file");
@@ -249,33 +556,74 @@ void AddCtrTrainFlags(CLI::App* train, CtrTrainFlags& f) {
                     "ctr: validation file (per-epoch AUC / logloss, early stopping)");
   train->add_option("--max-errors", f.max_errors, "ctr: bad input lines to skip before failing")
       ->capture_default_str();
+  train->add_option("--spec", f.spec_file,
+                    "click|cart|buy: feature spec file (default: the built-in "
+                    "config/shop_rank.spec, config/shop_cart.spec for cart); 'help' lists the "
+                    "sources");
+  train->add_option("--holdout", f.holdout,
+                    "click|cart|buy: last fraction of the time span kept for validation")
+      ->capture_default_str();
+  train->add_option("--click-window", f.click_window,
+                    "click|cart|buy: an impression is a click if clicked / viewed within this")
+      ->capture_default_str();
+  train->add_option("--cart-window", f.cart_window,
+                    "click|cart|buy: a cart add converts if bought within this")
+      ->capture_default_str();
+  train->add_option("--buy-window", f.buy_window,
+                    "click|cart|buy: an impression is a buy if bought within this")
+      ->capture_default_str();
 }
 
 void AddCtrEvalFlags(CLI::App* eval, CtrEvalFlags& f) {
   f.cmd = eval;
-  eval->add_option("--task", f.task, "rec (recommendation, the default) or ctr (click models)")
+  eval->add_option("--task", f.task,
+                   "rec (recommendation, the default), ctr (Criteo / Avazu click models), or "
+                   "click, cart, buy (shop ranking models over the store)")
       ->capture_default_str();
   eval->add_option("--format", f.format, "ctr: criteo or avazu (default: the model's)");
   eval->add_option("--test", f.test_file, "ctr: test file");
   eval->add_option("--max-errors", f.max_errors, "ctr: bad input lines to skip before failing")
       ->capture_default_str();
+  eval->add_option("--holdout", f.holdout,
+                   "click|cart|buy: evaluate on the last fraction of the time span (default: the "
+                   "model's own validation split)");
 }
 
 int DispatchTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
-  if (ctr.task == "ctr") return RunCtrTrain(ctr, flags);
-  if (ctr.task != "rec") return Usage("--task must be rec or ctr, got '" + ctr.task + "'");
+  if (ctr.task == "ctr") {
+    for (const char* flag :
+         {"--spec", "--holdout", "--click-window", "--cart-window", "--buy-window"}) {
+      if (Given(ctr.cmd, flag)) return Usage(std::string(flag) + " needs --task click|cart|buy");
+    }
+    return RunCtrTrain(ctr, flags);
+  }
+  if (IsShopTask(ctr.task)) return RunShopTrain(ctr, flags);
+  if (ctr.task != "rec") {
+    return Usage("--task must be rec, ctr, click, cart or buy, got '" + ctr.task + "'");
+  }
   for (const char* flag : {"--format", "--train", "--valid", "--max-errors"}) {
     if (Given(ctr.cmd, flag)) return Usage(std::string(flag) + " needs --task ctr");
+  }
+  for (const char* flag :
+       {"--spec", "--holdout", "--click-window", "--cart-window", "--buy-window"}) {
+    if (Given(ctr.cmd, flag)) return Usage(std::string(flag) + " needs --task click|cart|buy");
   }
   return RunTrain(flags);
 }
 
 int DispatchEval(const CtrEvalFlags& ctr, const EvalFlags& flags) {
-  if (ctr.task == "ctr") return RunCtrEval(ctr, flags);
-  if (ctr.task != "rec") return Usage("--task must be rec or ctr, got '" + ctr.task + "'");
+  if (ctr.task == "ctr") {
+    if (Given(ctr.cmd, "--holdout")) return Usage("--holdout needs --task click|cart|buy");
+    return RunCtrEval(ctr, flags);
+  }
+  if (IsShopTask(ctr.task)) return RunShopEval(ctr, flags);
+  if (ctr.task != "rec") {
+    return Usage("--task must be rec, ctr, click, cart or buy, got '" + ctr.task + "'");
+  }
   for (const char* flag : {"--format", "--test", "--max-errors"}) {
     if (Given(ctr.cmd, flag)) return Usage(std::string(flag) + " needs --task ctr");
   }
+  if (Given(ctr.cmd, "--holdout")) return Usage("--holdout needs --task click|cart|buy");
   return RunEval(flags);
 }
 

@@ -1,9 +1,10 @@
 #pragma once
 
 // `freshet train --task ctr` and `freshet eval --task ctr`: click-through-rate models (FTRL, FM,
-// DeepFM, DCN-v2) on Criteo / Avazu files. main.cc adds these flags to its train and eval
-// subcommands and calls Dispatch*, which runs the CTR command or the existing recommendation one
-// (`--task rec`, the default).
+// DeepFM, DCN-v2) on Criteo / Avazu files; `--task click|cart|buy`: the same models on samples
+// built from the store's history by a feature spec and the label joiner (rank/shop_samples.h).
+// main.cc adds these flags to its train and eval subcommands and calls Dispatch*, which runs the
+// CTR / shop command or the existing recommendation one (`--task rec`, the default).
 
 #include <cstdint>
 #include <string>
@@ -17,11 +18,17 @@ class App;
 namespace freshet::app {
 
 struct CtrTrainFlags {
-  std::string task = "rec";  // rec | ctr
+  std::string task = "rec";  // rec | ctr | click | cart | buy
   std::string format;        // criteo | avazu
   std::string train_file;
   std::string valid_file;   // optional: per-epoch validation and early stopping
   int64_t max_errors = 0;   // bad input lines tolerated (skipped and counted)
+  // click | cart | buy:
+  std::string spec_file;     // default: the built-in spec (config/shop_rank.spec)
+  double holdout = 0.2;      // last fraction of the time span validates
+  std::string click_window = "30m";
+  std::string cart_window = "3d";
+  std::string buy_window = "3d";
   CLI::App* cmd = nullptr;  // to tell which flags were given
 };
 
@@ -30,6 +37,7 @@ struct CtrEvalFlags {
   std::string format;  // default: the model's
   std::string test_file;
   int64_t max_errors = 0;
+  double holdout = -1;  // click | cart | buy: < 0 means the model's own split
   CLI::App* cmd = nullptr;
 };
 

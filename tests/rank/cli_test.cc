@@ -1,4 +1,5 @@
-// Drives the real `freshet` binary: train and eval --task ctr on small synthetic Criteo files.
+// Drives the real `freshet` binary: train and eval --task ctr on small synthetic Criteo files, and
+// --task click|cart|buy on a small simulated shop's store.
 
 #include <gtest/gtest.h>
 
@@ -74,9 +75,10 @@ TEST(CtrCliTest, BadFlagsAreClearErrors) {
   EXPECT_NE(bad_model.err.find("known: ftrl, fm, deepfm, dcnv2"), std::string::npos)
       << bad_model.err;
 
-  auto bad_task = Freshet({"train", "--task", "click", "--model", "fm"});
+  auto bad_task = Freshet({"train", "--task", "clicks", "--model", "fm"});
   EXPECT_EQ(bad_task.exit_code, 2);
-  EXPECT_NE(bad_task.err.find("--task must be rec or ctr"), std::string::npos) << bad_task.err;
+  EXPECT_NE(bad_task.err.find("--task must be rec, ctr, click, cart or buy"), std::string::npos)
+      << bad_task.err;
 
   auto ctr_flag_for_rec = Freshet({"train", "--model", "pop", "--train", dir.Sub("x.txt")});
   EXPECT_EQ(ctr_flag_for_rec.exit_code, 2);
@@ -94,6 +96,101 @@ TEST(CtrCliTest, BadFlagsAreClearErrors) {
       {"eval", "--task", "ctr", "--model", dir.Sub("junk.fmdl"), "--test", dir.Sub("test.txt")});
   EXPECT_EQ(junk.exit_code, 1);
   EXPECT_NE(junk.err.find("junk.fmdl"), std::string::npos) << junk.err;
+}
+
+
+// A simulated shop in a store under dir/data, through the real simulate / ingest / items commands.
+void MakeShopStore(TempDir& dir) {
+  auto sim = Freshet({"simulate", "--users", "300", "--items", "150", "--days", "8", "--seed", "5",
+                      "--out", dir.Sub("sim")});
+  ASSERT_EQ(sim.exit_code, 0) << sim.err;
+  auto ingest = Freshet({"ingest", dir.Sub("sim/events.csv"), "--data", dir.Sub("data"),
+                         "--durability", "none", "--quiet"});
+  ASSERT_EQ(ingest.exit_code, 0) << ingest.err;
+  auto items = Freshet({"items", dir.Sub("sim/items.csv"), "--data", dir.Sub("data")});
+  ASSERT_EQ(items.exit_code, 0) << items.err;
+}
+
+TEST(ShopCliTest, TrainThenEvalClickAndCartModelsFromTheStore) {
+  TempDir dir;
+  MakeShopStore(dir);
+  for (const std::string task : {"click", "cart"}) {
+    const std::string model = dir.Sub(task + ".fmdl");
+    // A cart model sees ~40 cart adds here: FM (FTRL's L1 would zero every weight of so few).
+    // The 1-day cart window fits in the 2.4-day holdout (anchors whose window passes the end of
+    // the history are left out).
+    auto train = Freshet({"train", "--task", task, "--data", dir.Sub("data"), "--model",
+                          task == "click" ? "ftrl" : "fm", "--out", model, "--holdout", "0.3",
+                          "--epochs", "2", "--threads", "2", "--cart-window", "1d"});
+    ASSERT_EQ(train.exit_code, 0) << train.err;
+    EXPECT_NE(train.err.find("replaying events"), std::string::npos) << train.err;
+    EXPECT_NE(train.err.find(task + " examples:"), std::string::npos) << train.err;
+    EXPECT_NE(train.out.find("valid AUC"), std::string::npos) << train.out;
+    auto eval = Freshet({"eval", "--task", task, "--data", dir.Sub("data"), "--model", model,
+                         "--json", dir.Sub(task + ".json"), "--quiet"});
+    ASSERT_EQ(eval.exit_code, 0) << eval.err;
+    const std::string json = ReadFile(dir.Sub(task + ".json"));
+    EXPECT_EQ(eval.out, json);
+    EXPECT_NE(json.find("\"task\":\"" + task + "\""), std::string::npos) << json;
+    EXPECT_NE(json.find("\"GAUC\""), std::string::npos) << json;
+    EXPECT_NE(json.find("\"baseline\""), std::string::npos) << json;
+    const double auc = JsonNumber(json, "AUC");
+    if (task == "click") {
+      EXPECT_GT(auc, 0.65) << json;
+    } else {
+      // ~40 cart adds in this small shop: no quality bar, only a well-formed report.
+      EXPECT_TRUE(auc >= 0 && auc <= 1) << json;
+      EXPECT_GT(JsonNumber(json, "samples"), 5) << json;
+    }
+  }
+  // A click model is not a cart model, and not a --task ctr model.
+  auto wrong_task = Freshet({"eval", "--task", "cart", "--data", dir.Sub("data"), "--model",
+                             dir.Sub("click.fmdl")});
+  EXPECT_EQ(wrong_task.exit_code, 1);
+  EXPECT_NE(wrong_task.err.find("is a click model; --task cart was given"), std::string::npos)
+      << wrong_task.err;
+  WriteSynthetic(dir.Sub("test.txt"), 10, 3);
+  auto as_ctr = Freshet({"eval", "--task", "ctr", "--model", dir.Sub("click.fmdl"), "--test",
+                         dir.Sub("test.txt")});
+  EXPECT_EQ(as_ctr.exit_code, 1);
+  EXPECT_NE(as_ctr.err.find("shop ranking model"), std::string::npos) << as_ctr.err;
+}
+
+TEST(ShopCliTest, BadSpecsAndDataAreClearErrors) {
+  TempDir dir;
+  MakeShopStore(dir);
+  freshet::testing::WriteFile(dir.Sub("bad.spec"),
+                              "categorical user user\nnumeric price item_price buckets=x\n");
+  auto bad_spec = Freshet({"train", "--task", "click", "--data", dir.Sub("data"), "--model",
+                           "ftrl", "--spec", dir.Sub("bad.spec"), "--out", dir.Sub("m.fmdl")});
+  EXPECT_EQ(bad_spec.exit_code, 1);
+  EXPECT_NE(bad_spec.err.find("bad.spec:2: field price: buckets must be an integer"),
+            std::string::npos)
+      << bad_spec.err;
+  freshet::testing::WriteFile(dir.Sub("unknown.spec"), "numeric p item_colour\n");
+  auto unknown = Freshet({"train", "--task", "cart", "--data", dir.Sub("data"), "--model", "fm",
+                          "--spec", dir.Sub("unknown.spec"), "--out", dir.Sub("m.fmdl")});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("unknown.spec:1: field p: unknown source 'item_colour'"),
+            std::string::npos)
+      << unknown.err;
+  auto no_data = Freshet({"train", "--task", "click", "--data", dir.Sub("nothing"), "--model",
+                          "ftrl", "--out", dir.Sub("m.fmdl")});
+  EXPECT_EQ(no_data.exit_code, 1);
+  auto ctr_flag = Freshet({"train", "--task", "click", "--data", dir.Sub("data"), "--model",
+                           "ftrl", "--format", "criteo", "--out", dir.Sub("m.fmdl")});
+  EXPECT_EQ(ctr_flag.exit_code, 2);
+  auto bad_window = Freshet({"train", "--task", "click", "--data", dir.Sub("data"), "--model",
+                             "ftrl", "--click-window", "soon", "--out", dir.Sub("m.fmdl")});
+  EXPECT_EQ(bad_window.exit_code, 2);
+  EXPECT_NE(bad_window.err.find("--click-window must be a positive duration"), std::string::npos)
+      << bad_window.err;
+  auto shop_flag_for_ctr = Freshet({"train", "--task", "ctr", "--format", "criteo", "--model",
+                                    "ftrl", "--spec", "x", "--train", "x", "--out", "m"});
+  EXPECT_EQ(shop_flag_for_ctr.exit_code, 2);
+  auto sources = Freshet({"train", "--task", "click", "--model", "ftrl", "--spec", "help"});
+  EXPECT_EQ(sources.exit_code, 0);
+  EXPECT_NE(sources.out.find("user_since_buy_seconds (numeric)"), std::string::npos);
 }
 
 }  // namespace
