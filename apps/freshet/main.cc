@@ -304,6 +304,9 @@ int Main(int argc, char** argv) {
   serve->add_option("--data", serve_flags.data, "data directory")->capture_default_str();
   serve->add_option("--model", serve_flags.model_files,
                     "model file to serve; repeat for several (the first is primary)");
+  serve->add_option("--rank", serve_flags.rank_files,
+                    "shop ranking model to serve (freshet train --task click|cart|buy); repeat, "
+                    "one per target");
   serve->add_option("--bind", serve_flags.bind, "address to listen on")->capture_default_str();
   serve->add_option("--port", serve_flags.port, "port (0: any free port)")->capture_default_str();
   serve->add_option("--threads", serve_flags.threads, "server threads (0: one per core)")

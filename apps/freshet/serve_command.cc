@@ -113,7 +113,8 @@ int RunServe(const ServeFlags& f) {
       f.snapshot_dir.empty() ? (std::filesystem::path(f.data) / "snapshots").string() : f.snapshot_dir;
   options.online.snapshot_interval_s = std::max(1, f.snapshot_interval_s);
   if (!f.quiet) fmt::print(stderr, "freshet serve: loading state from {}\n", f.data);
-  auto service = serve::Service::Open(**store, std::move(*keys), options, f.model_files);
+  auto service =
+      serve::Service::Open(**store, std::move(*keys), options, f.model_files, f.rank_files);
   if (!service.ok()) return Fail(service.status());
   if ((*service)->restored_from_seq() > 0 && !f.quiet) {
     fmt::print(stderr,
@@ -165,9 +166,11 @@ int RunServe(const ServeFlags& f) {
     retrieval += (retrieval.empty() ? "" : ", ") + e.loaded.meta.kind + " " +
                  (e.index ? std::string(e.index->kind()) + " index" : std::string("catalog scan"));
   }
-  fmt::print(stderr, "freshet serve: listening on http://{}:{} (models: {}; retrieval: {})\n",
+  auto rank = svc->ranker();
+  fmt::print(stderr,
+             "freshet serve: listening on http://{}:{} (models: {}; retrieval: {}; ranker: {})\n",
              f.bind, port, set ? set->label : "none, popularity only",
-             retrieval.empty() ? "popularity" : retrieval);
+             retrieval.empty() ? "popularity" : retrieval, rank ? rank->label : "none");
   if (!f.port_file.empty()) {
     std::ofstream out(f.port_file + ".tmp");
     out << port << "\n";

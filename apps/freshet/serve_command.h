@@ -15,6 +15,9 @@ namespace freshet::app {
 struct ServeFlags {
   std::string data = "./freshet-data";
   std::vector<std::string> model_files;  // the first is primary
+  // Shop ranking models (freshet train --task click|cart|buy), at most one per target: the
+  // second stage of recommend, the probabilities of score, the cart endpoint.
+  std::vector<std::string> rank_files;
   std::string bind = "127.0.0.1";
   int port = 8080;
   int threads = 0;

@@ -7,7 +7,7 @@ namespace freshet::serve {
 std::string_view EndpointName(Endpoint e) {
   static constexpr std::string_view kNames[kNumEndpoints] = {
       "recommend", "similar", "score",  "search",  "events",  "item",  "user",
-      "models",    "models_activate",   "healthz", "readyz",  "metrics", "other"};
+      "models",    "models_activate",   "healthz", "readyz",  "metrics", "cart",  "other"};
   return kNames[static_cast<int>(e)];
 }
 

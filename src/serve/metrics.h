@@ -14,9 +14,9 @@ namespace freshet::serve {
 
 enum class Endpoint {
   kRecommend, kSimilar, kScore, kSearch, kEvents, kItem, kUser, kModels, kActivate, kHealth,
-  kReady, kMetrics, kOther,  // kOther: no route matched
+  kReady, kMetrics, kCart, kOther,  // kOther: no route matched
 };
-inline constexpr int kNumEndpoints = 13;
+inline constexpr int kNumEndpoints = 14;
 std::string_view EndpointName(Endpoint e);
 
 class Metrics {

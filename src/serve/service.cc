@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <numeric>
 #include <cmath>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <optional>
@@ -14,19 +15,12 @@
 #include "core/json_writer.h"
 #include "core/time.h"
 #include "io/json_event.h"
+#include "serve/catalog_view.h"
+#include "serve/rerank.h"
 
 namespace freshet::serve {
 
-// What filters and responses read from the catalog, by dense item id. Rebuilt (copy on write)
-// when the dictionary grows; readers hold a shared_ptr to the version they started with.
-struct CatalogView {
-  uint32_t num_items = 0;
-  std::vector<uint32_t> category;  // index into categories; kNoCategory when none
-  std::vector<uint8_t> out_of_stock;
-  std::vector<std::string> categories;
-  std::unordered_map<std::string, uint32_t> category_ids;
-  static constexpr uint32_t kNoCategory = 0xffffffffu;
-};
+static_assert(CatalogView::kNoCategory == RerankOptions::kNoCategory);
 
 namespace {
 
@@ -112,6 +106,36 @@ std::optional<size_t> ParseK(std::optional<std::string_view> text, size_t defaul
     return std::nullopt;
   }
   return k;
+}
+
+// Parses the query parameter `name`: a whole number in [lo, hi]; nullopt with *why set (naming
+// the parameter and the range) when it is not.
+std::optional<size_t> ParseWhole(std::string_view name, std::string_view text, size_t lo, size_t hi,
+                                 std::string* why) {
+  size_t v = 0;
+  bool ok = !text.empty() && text.size() <= 9;
+  for (char c : text) {
+    if (c < '0' || c > '9') ok = false;
+    if (ok) v = v * 10 + static_cast<size_t>(c - '0');
+  }
+  if (!ok || v < lo || v > hi) {
+    *why = std::string(name) + " must be a whole number from " + std::to_string(lo) + " to " +
+           std::to_string(hi) + ", not '" + std::string(text) + "'";
+    return std::nullopt;
+  }
+  return v;
+}
+
+// Parses the query parameter `name`: a decimal number in [0, 1]; nullopt with *why when not.
+std::optional<double> ParseUnit(std::string_view name, std::string_view text, std::string* why) {
+  const std::string copy(text);
+  char* end = nullptr;
+  const double v = copy.empty() || copy.size() > 32 ? -1 : std::strtod(copy.c_str(), &end);
+  if (copy.empty() || end != copy.c_str() + copy.size() || !(v >= 0 && v <= 1)) {
+    *why = std::string(name) + " must be a number from 0 to 1, not '" + copy + "'";
+    return std::nullopt;
+  }
+  return v;
 }
 
 std::optional<bool> ParseBool(std::string_view text) {
@@ -245,7 +269,8 @@ void SetLabel(ModelSet& set, std::string_view suffix) {
 
 Result<std::unique_ptr<Service>> Service::Open(store::EventStore& store, ApiKeys keys,
                                                const ServiceOptions& options,
-                                               const std::vector<std::string>& model_files) {
+                                               const std::vector<std::string>& model_files,
+                                               const std::vector<std::string>& rank_files) {
   std::unique_ptr<Service> s(new Service(store, std::move(keys), options));
   FRESHET_RETURN_IF_ERROR(s->LoadCatalog());
   FRESHET_ASSIGN_OR_RETURN(s->text_, search::BuildTextIndex(store, options.text));
@@ -274,6 +299,7 @@ Result<std::unique_ptr<Service>> Service::Open(store::EventStore& store, ApiKeys
     SetLabel(*set, learn_after ? " (restored from snapshot)" : "");
     s->Publish(std::move(set));
   }
+  if (!rank_files.empty()) FRESHET_RETURN_IF_ERROR(s->LoadRanker(rank_files));
   FRESHET_RETURN_IF_ERROR(s->ReplayStore(learn_after));
   if (options.online.enabled) s->StartLearner();
   return s;
@@ -297,7 +323,7 @@ Status Service::ReplayStore(std::optional<uint64_t> learn_after_seq) {
       features_.Recent(u, options_.history_length, &ex.history);
       if (ex.history.empty() || ex.history.back() != i) learn_queue_.push_back(std::move(ex));
     }
-    features_.Apply(u, i, table.type[r], table.ts_ms[r]);
+    features_.Apply(u, i, table.type[r], table.ts_ms[r], table.value[r]);
   }
   return Status::OK();
 }
@@ -371,8 +397,11 @@ Status Service::LoadCatalog() {
   view->num_items = n;
   view->category.resize(n, CatalogView::kNoCategory);
   view->out_of_stock.resize(n, 0);
+  view->price.resize(n, std::nanf(""));
+  auto shop = std::make_shared<rank::ShopCatalog>();
   FRESHET_RETURN_IF_ERROR(store_.ScanItems([&](ItemId id, const Item& item) {
     if (id >= n) return false;
+    shop->Set(id, item.category, item.brand, item.price, item.stock);
     if (!item.category.empty()) {
       auto [it, added] = view->category_ids.try_emplace(
           item.category, static_cast<uint32_t>(view->categories.size()));
@@ -380,8 +409,10 @@ Status Service::LoadCatalog() {
       view->category[id] = it->second;
     }
     view->out_of_stock[id] = item.stock == 0;
+    if (item.price >= 0) view->price[id] = static_cast<float>(item.price);
     return true;
   }));
+  view->shop = std::move(shop);
   std::lock_guard lock(mu_);
   catalog_ = std::move(view);
   return Status::OK();
@@ -398,6 +429,7 @@ void Service::ExtendCatalog() {
   view->num_items = n;
   view->category.resize(n, CatalogView::kNoCategory);
   view->out_of_stock.resize(n, 0);
+  view->price.resize(n, std::nanf(""));
   std::lock_guard lock(mu_);
   // Two extensions may race; keep the larger view.
   if (catalog_->num_items < view->num_items) catalog_ = std::move(view);
@@ -409,7 +441,8 @@ namespace {
 
 struct RouteSpec {
   std::string_view method;
-  std::string_view path;  // a trailing '/' matches any one further segment
+  // A trailing '/' matches any one further segment; "{}" matches one segment in the middle.
+  std::string_view path;
   Endpoint endpoint;
   Role role;
 };
@@ -422,6 +455,7 @@ constexpr RouteSpec kRoutes[] = {
     {"POST", "/v1/events", Endpoint::kEvents, Role::kWrite},
     {"GET", "/v1/items/", Endpoint::kItem, Role::kRead},
     {"GET", "/v1/users/", Endpoint::kUser, Role::kRead},
+    {"GET", "/v1/users/{}/cart", Endpoint::kCart, Role::kRead},
     {"GET", "/v1/models", Endpoint::kModels, Role::kRead},
     {"POST", "/v1/models/activate", Endpoint::kActivate, Role::kAdmin},
     {"GET", "/healthz", Endpoint::kHealth, Role::kNone},
@@ -430,6 +464,16 @@ constexpr RouteSpec kRoutes[] = {
 };
 
 bool PathMatches(const RouteSpec& route, std::string_view path, std::string_view* tail) {
+  if (const size_t hole = route.path.find("{}"); hole != std::string_view::npos) {
+    const std::string_view prefix = route.path.substr(0, hole);
+    const std::string_view suffix = route.path.substr(hole + 2);
+    if (path.size() <= prefix.size() + suffix.size() || !path.starts_with(prefix) ||
+        !path.ends_with(suffix)) {
+      return false;
+    }
+    *tail = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+    return tail->find('/') == std::string_view::npos;
+  }
   if (route.path.back() == '/') {
     if (path.size() <= route.path.size() || path.substr(0, route.path.size()) != route.path) {
       return false;
@@ -484,7 +528,8 @@ ApiResponse Service::Route(const ApiRequest& request, Endpoint* endpoint) {
     }
     return Error(request, models().get(), 404,
                  "no endpoint " + request.path + " (see docs/api.md: /v1/recommend, /v1/similar, "
-                 "/v1/score, /v1/search, /v1/events, /v1/items/{id}, /v1/users/{id}, /v1/models, "
+                 "/v1/score, /v1/search, /v1/events, /v1/items/{id}, /v1/users/{id}, "
+                 "/v1/users/{id}/cart, /v1/models, "
                  "/healthz, /readyz, /metrics)");
   }
   *endpoint = route->endpoint;
@@ -510,6 +555,7 @@ ApiResponse Service::Route(const ApiRequest& request, Endpoint* endpoint) {
     case Endpoint::kEvents: return Events(request);
     case Endpoint::kItem: return GetItem(request, tail);
     case Endpoint::kUser: return GetUser(request, tail);
+    case Endpoint::kCart: return GetCart(request, tail);
     case Endpoint::kModels: return ListModels(request);
     case Endpoint::kActivate: return Activate(request);
     case Endpoint::kHealth: {
@@ -539,7 +585,10 @@ ApiResponse Service::Route(const ApiRequest& request, Endpoint* endpoint) {
 ApiResponse Service::Recommend(const ApiRequest& request) {
   std::shared_ptr<const ModelSet> set = models();
   std::shared_ptr<const CatalogView> cat = catalog();
-  if (auto bad = UnknownParam(request, {"user", "k", "exclude", "category", "explain", "model"})) {
+  std::shared_ptr<const RankSet> rank = ranker();
+  if (auto bad = UnknownParam(request, {"user", "k", "exclude", "category", "explain", "model",
+                                        "candidates", "objective", "fuse",
+                                        "max_per_category", "diversity"})) {
     return Error(request, set.get(), 400, *bad);
   }
   const auto user = Param(request, "user");
@@ -579,6 +628,43 @@ ApiResponse Service::Recommend(const ApiRequest& request) {
   }
   const ModelSet::Entry* entry = nullptr;
   if (!ModelParam(request, set.get(), &entry, &why)) return Error(request, set.get(), 400, why);
+  // Two stages: retrieve `candidates`, rank them by the objective, re-rank under the rules.
+  const std::optional<Objective> objective =
+      ParseObjective(Param(request, "objective"), rank.get(), &why);
+  if (!objective) return Error(request, set.get(), 400, why);
+  bool fuse = true;
+  if (auto f = Param(request, "fuse")) {
+    auto b = ParseBool(*f);
+    if (!b) {
+      return Error(request, set.get(), 400, "fuse must be true or false, not '" + std::string(*f) + "'");
+    }
+    fuse = *b;
+  }
+  RerankOptions rules;
+  rules.k = *k;
+  if (auto m = Param(request, "max_per_category")) {
+    const auto cap = ParseWhole("max_per_category", *m, 0, options_.max_k, &why);
+    if (!cap) return Error(request, set.get(), 400, why);
+    rules.max_per_category = *cap;
+  }
+  if (auto d = Param(request, "diversity")) {
+    const auto diversity = ParseUnit("diversity", *d, &why);
+    if (!diversity) return Error(request, set.get(), 400, why);
+    rules.diversity = *diversity;
+  }
+  const bool two_stage = *objective != Objective::kRetrieval || rules.max_per_category > 0 ||
+                         rules.diversity > 0;
+  size_t num_candidates = two_stage ? std::max(*k, options_.default_candidates) : *k;
+  if (auto c = Param(request, "candidates")) {
+    const auto n = ParseWhole("candidates", *c, 1, options_.max_candidates, &why);
+    if (!n) return Error(request, set.get(), 400, why);
+    if (*n < *k) {
+      return Error(request, set.get(), 400,
+                   "candidates must be at least k (" + std::to_string(*k) + "), not " +
+                       std::to_string(*n));
+    }
+    num_candidates = *n;
+  }
 
   const std::optional<UserId> uid = store_.FindUser(*user);
   std::vector<ItemId> history;
@@ -614,7 +700,7 @@ ApiResponse Service::Recommend(const ApiRequest& request) {
       thread_local std::vector<index::Hit> hits;
       query.resize(static_cast<size_t>(model->vector_dim()));
       if (model->QueryVector(uid.value_or(kNoId), history, query)) {
-        entry->index->Search(query, *k, keep, &hits);
+        entry->index->Search(query, num_candidates, keep, &hits);
         // The index is shared by the online copies of the model: score with this copy's
         // vectors (an item added after this copy was made is not in it: skip it).
         const size_t dim = query.size();
@@ -634,7 +720,7 @@ ApiResponse Service::Recommend(const ApiRequest& request) {
       const size_t n = model->num_items();
       std::vector<float>& scores = ScoreScratch(n);
       model->ScoreAll(uid.value_or(kNoId), history, {scores.data(), n});
-      TopK({scores.data(), n}, *k, keep, &top);
+      TopK({scores.data(), n}, num_candidates, keep, &top);
       personal = true;
     }
   }
@@ -642,19 +728,48 @@ ApiResponse Service::Recommend(const ApiRequest& request) {
     fallback = "popular";
     std::vector<std::pair<ItemId, float>> trending;
     const std::function<bool(ItemId)> keep_fn = keep;
-    features_.Trending(*k, &keep_fn, &trending);
+    features_.Trending(num_candidates, &keep_fn, &trending);
     for (auto [i, s] : trending) top.push_back({i, s});
   }
+
+  // Stage two: the ranker's probabilities and the objective, then the page's rules.
+  std::vector<RankedItem> ranked;
+  ranked.reserve(top.size());
+  for (const Scored& s : top) {
+    RankedItem r;
+    r.item = s.item;
+    r.retrieval = r.score = s.score;
+    ranked.push_back(r);
+  }
+  if (*objective != Objective::kRetrieval) {
+    RankItems(*rank, *objective, fuse, uid.value_or(kNoId), *cat, &ranked);
+  }
+  std::vector<RerankCandidate> pool, page;
+  pool.reserve(ranked.size());
+  for (size_t j = 0; j < ranked.size(); ++j) {
+    const ItemId i = ranked[j].item;
+    pool.push_back({static_cast<ItemId>(j), ranked[j].score,
+                    i < cat->num_items ? cat->category[i] : RerankOptions::kNoCategory});
+  }
+  Rerank(pool, rules, &page);  // .item holds the index into `ranked`
 
   JsonWriter w = Begin(request, set.get());
   w.Key("user").String(*user);
   w.Key("model").String(personal ? entry->loaded.meta.kind : std::string("popularity"));
   WriteFallback(w, fallback);
+  w.Key("objective").String(ObjectiveName(*objective));
+  w.Key("fused").Bool(fuse && *objective != Objective::kRetrieval);
+  w.Key("candidates").Uint(ranked.size());
   w.Key("items").BeginArray();
-  for (const Scored& s : top) {
+  for (const RerankCandidate& picked : page) {
+    const RankedItem& s = ranked[picked.item];
     w.BeginObject();
     w.Key("item").String(store_.ItemName(s.item));
     w.Key("score").Double(s.score);
+    if (*objective != Objective::kRetrieval) {
+      w.Key("retrieval_score").Double(s.retrieval);
+      WriteProbabilities(w, s.p);
+    }
     if (explain) {
       w.Key("reason");
       if (!personal) {
@@ -772,8 +887,18 @@ bool JsonId(simdjson::dom::element v, std::string* out, std::string* why) {
 
 ApiResponse Service::Score(const ApiRequest& request) {
   std::shared_ptr<const ModelSet> set = models();
-  if (!request.query.empty()) {
-    return Error(request, set.get(), 400, "POST /v1/score takes a JSON body, no query parameters");
+  std::shared_ptr<const CatalogView> cat = catalog();
+  std::shared_ptr<const RankSet> rank = ranker();
+  bool explain = false;
+  for (const auto& [k, v] : request.query) {
+    if (k != "explain") {
+      return Error(request, set.get(), 400,
+                   "unknown query parameter '" + k +
+                       "': POST /v1/score takes a JSON body and only ?explain=true");
+    }
+    auto b = ParseBool(v);
+    if (!b) return Error(request, set.get(), 400, "explain must be true or false, not '" + v + "'");
+    explain = *b;
   }
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -804,10 +929,19 @@ ApiResponse Service::Score(const ApiRequest& request) {
       if (value.type() != element_type::OBJECT && value.type() != element_type::NULL_VALUE) {
         return Error(request, set.get(), 400, "context must be an object");
       }
+    } else if (key == "explain") {
+      if (value.get_bool().get(explain)) {
+        return Error(request, set.get(), 400, "explain must be true or false");
+      }
     } else {
       return Error(request, set.get(), 400,
-                   "unknown key '" + std::string(key) + "' (user, items, context)");
+                   "unknown key '" + std::string(key) + "' (user, items, context, explain)");
     }
+  }
+  if (explain && !rank) {
+    return Error(request, set.get(), 400,
+                 "explain needs ranking models: no ranker is loaded (freshet serve --rank FILE); "
+                 "retrieval scores have no feature contributions");
   }
   if (!has_user) return Error(request, set.get(), 400, "user is required");
   if (!has_items) return Error(request, set.get(), 400, "items is required");
@@ -854,14 +988,61 @@ ApiResponse Service::Score(const ApiRequest& request) {
     model.ScoreItems(uid.value_or(kNoId), history, known, out);
     for (size_t j = 0; j < known.size(); ++j) scores[m * ids.size() + where[j]] = out[j];
   }
+  // The ranker's probabilities (and, with explain, its features' contributions).
+  std::vector<rank::ShopScores> probabilities;
+  const rank::ShopContext context = RankContext();
+  thread_local rank::ShopRanker::Scratch scratch;
+  if (rank) {
+    probabilities.resize(ids.size());
+    rank->ranker->Score(features_, *cat->shop, uid.value_or(kNoId), ids, context, scratch,
+                        probabilities);
+  }
   JsonWriter w = Begin(request, set.get());
+  w.Key("ranker_version");
+  if (rank) {
+    w.String(rank->label);
+  } else {
+    w.Null();
+    w.Key("unranked").String(
+        "no ranking models loaded (freshet serve --rank FILE): p_click, p_cart and p_buy are "
+        "not computed");
+  }
   w.Key("user").String(user);
   w.Key("scores").BeginArray();
+  std::vector<rank::Contribution> contributions;
   for (size_t j = 0; j < ids.size(); ++j) {
     w.BeginObject();
     w.Key("item").String(names[j]);
     for (size_t m = 0; m < num_models; ++m) {
       w.Key(set->models[m].loaded.meta.kind).Double(scores[m * ids.size() + j]);  // NaN -> null
+    }
+    if (rank) WriteProbabilities(w, probabilities[j]);
+    if (explain) {
+      w.Key("explain").BeginObject();
+      for (rank::ShopTarget t :
+           {rank::ShopTarget::kClick, rank::ShopTarget::kCart, rank::ShopTarget::kBuy}) {
+        if (!rank->ranker->has(t)) continue;
+        w.Key(rank::ShopTargetName(t)).BeginObject();
+        float bias = 0;
+        const Status s = rank->ranker->Explain(features_, *cat->shop, uid.value_or(kNoId),
+                                               ids[j], context, t, options_.explain_features,
+                                               &contributions, &bias);
+        if (s.ok()) {
+          w.Key("bias").Double(bias);
+          w.Key("features").BeginArray();
+          for (const rank::Contribution& c : contributions) {
+            w.BeginObject();
+            w.Key("feature").String(c.feature);
+            w.Key("contribution").Double(c.value);
+            w.EndObject();
+          }
+          w.EndArray();
+        } else {
+          w.Key("unexplained").String(s.message());
+        }
+        w.EndObject();
+      }
+      w.EndObject();
     }
     w.EndObject();
   }
@@ -1097,6 +1278,7 @@ Status Service::Ingest(std::span<const Event> events, std::span<const std::strin
   FRESHET_RETURN_IF_ERROR(store_.Append(events, keys, stats));
   const auto accepted = std::chrono::steady_clock::now();
   std::vector<PendingExample> examples;
+  std::vector<rank::JoinedExample> joined;  // ranking examples the label joiner decided
   // Durable: now visible to the next request. Duplicates were not written and change nothing.
   for (size_t j = 0; j < events.size(); ++j) {
     if (stats->seqs[first + j] == store::AppendStats::kDuplicate) continue;
@@ -1110,9 +1292,12 @@ Status Service::Ingest(std::span<const Event> events, std::span<const std::strin
       features_.Recent(*u, options_.history_length, &ex.history);
       if (ex.history.empty() || ex.history.back() != *i) examples.push_back(std::move(ex));
     }
-    features_.Apply(*u, i.value_or(kNoId), e.type, e.ts_ms);
+    // Before Apply: an anchor's features are the state before its event.
+    if (joiner_) JoinLabels(*u, i.value_or(kNoId), e.type, e.ts_ms, e.value, &joined);
+    features_.Apply(*u, i.value_or(kNoId), e.type, e.ts_ms, static_cast<float>(e.value));
   }
   ExtendCatalog();
+  if (joiner_) QueueRankExamples(std::move(joined));
   if (!examples.empty()) {
     std::lock_guard lock(learn_mu_);
     for (PendingExample& ex : examples) learn_queue_.push_back(std::move(ex));
@@ -1255,6 +1440,25 @@ ApiResponse Service::ListModels(const ApiRequest& request) {
   } else {
     w.Null();
   }
+  // The shop ranker (--rank): its version and files; null without one.
+  w.Key("rank");
+  if (std::shared_ptr<const RankSet> rank = ranker()) {
+    w.BeginObject();
+    w.Key("version").String(rank->label);
+    w.Key("online_steps").Uint(rank->online_steps);
+    w.Key("models").BeginArray();
+    for (const std::string& file : rank->files) w.String(file);
+    w.EndArray();
+    w.Key("targets").BeginArray();
+    for (rank::ShopTarget t :
+         {rank::ShopTarget::kClick, rank::ShopTarget::kCart, rank::ShopTarget::kBuy}) {
+      if (rank->ranker->has(t)) w.String(rank::ShopTargetName(t));
+    }
+    w.EndArray();
+    w.EndObject();
+  } else {
+    w.Null();
+  }
   return Done(w);
 }
 
@@ -1376,6 +1580,7 @@ ApiResponse Service::RenderMetrics() {
          "# TYPE freshet_uptime_seconds gauge\nfreshet_uptime_seconds " +
          std::to_string(uptime) + "\n";
   RenderOnlineMetrics(&out);
+  RenderRankMetrics(&out);
   for (const auto& source : metrics_sources_) source(&out);
   return r;
 }

@@ -6,8 +6,10 @@
 // fuzz target call Handle directly.
 //
 // Endpoints (docs/api.md): GET /v1/recommend, /v1/similar, /v1/search, /v1/items/{id},
-// /v1/users/{id}, /v1/models; POST /v1/score, /v1/events, /v1/models/activate; GET /healthz,
-// /readyz, /metrics. Every JSON answer carries request_id and model_version.
+// /v1/users/{id}, /v1/users/{id}/cart, /v1/models; POST /v1/score, /v1/events,
+// /v1/models/activate; GET /healthz, /readyz, /metrics. Every JSON answer carries request_id and
+// model_version. Recommend is two-stage: retrieval (the primary model or trending items), then
+// the shop ranker when one is loaded (service_rank.cc), then the page rules (rerank.h).
 
 #include <chrono>
 #include <condition_variable>
@@ -28,10 +30,16 @@
 #include "feature/feature_state.h"
 #include "index/vector_index.h"
 #include "model/registry.h"
+#include "rank/label_joiner.h"
+#include "rank/shop_ranker.h"
 #include "search/text_index.h"
 #include "serve/api_keys.h"
 #include "serve/metrics.h"
 #include "store/event_store.h"
+
+namespace freshet {
+class JsonWriter;
+}  // namespace freshet
 
 namespace freshet::serve {
 
@@ -51,6 +59,10 @@ struct OnlineServeOptions {
   // (Recommender::Forget) until seen again; 0 never.
   double expire_days = 0;
   double learning_rate = 0;   // 0: each model's online default
+  // The ranker (--rank) learns from labels joined online (rank::LabelJoiner, with the windows
+  // its models were trained with): events may arrive this late in event time and still be joined
+  // as if in order; every decision waits as long. Only event time moves the joiner's watermark.
+  int64_t rank_allowed_lateness_ms = 60000;
   uint64_t seed = 42;
   // Snapshots of the learned models, for restarts: every snapshot_interval_s (and at Snapshot())
   // the published copies are saved under snapshot_dir with the store sequence number they have
@@ -70,6 +82,14 @@ struct ServiceOptions {
   size_t max_events_per_request = 10000;
   // Most items one POST /v1/score may carry.
   size_t max_score_items = 1000;
+  // Two-stage recommend: items retrieved for ranking and re-ranking when a request gives no
+  // `candidates` (at least k). More candidates let the ranker find better items, at a cost linear
+  // in ranking time (about a microsecond per candidate and model).
+  size_t default_candidates = 200;
+  // Largest `candidates` a request may ask for.
+  size_t max_candidates = 1000;
+  // Features in each explanation of POST /v1/score with explain.
+  size_t explain_features = 5;
   // Items of the user's history the models read (the sequence model uses its own max_len of it).
   size_t history_length = 200;
   feature::FeatureOptions features;
@@ -125,14 +145,27 @@ struct ModelSet {
   uint64_t online_steps = 0;  // learning steps in this set's weights since the activation
 };
 
+// The shop ranker being served (--rank): click / cart / buy models. Immutable once published;
+// the online learner publishes learned copies as new sets.
+struct RankSet {
+  std::vector<std::string> files;
+  std::shared_ptr<const rank::ShopRanker> ranker;
+  uint64_t version = 0;       // grows with every publication
+  uint64_t online_steps = 0;  // learning steps in these weights since they were loaded
+  std::string label;          // "r1 click:click.fmdl,buy:buy.fmdl", "r4 ... (+12 online steps)"
+};
+
 class Service {
  public:
   // Opens the serving state over an open store: replays its events into the feature state and
   // loads `model_files` (the first is primary). Errors name the model file and why (missing,
   // corrupt, trained on other data). The store must outlive the service.
+  // `rank_files` (may be empty) are the shop ranker's click / cart / buy models
+  // (rank::ShopRanker::Load); errors name the file and why.
   static Result<std::unique_ptr<Service>> Open(store::EventStore& store, ApiKeys keys,
                                                const ServiceOptions& options,
-                                               const std::vector<std::string>& model_files);
+                                               const std::vector<std::string>& model_files,
+                                               const std::vector<std::string>& rank_files = {});
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
@@ -171,6 +204,8 @@ class Service {
   ~Service();
 
   std::shared_ptr<const ModelSet> models() const;
+  // The shop ranker being served; null without --rank. Thread-safe.
+  std::shared_ptr<const RankSet> ranker() const;
   const Metrics& metrics() const { return metrics_; }
 
  private:
@@ -184,6 +219,7 @@ class Service {
   ApiResponse Events(const ApiRequest& request);
   ApiResponse GetItem(const ApiRequest& request, std::string_view id);
   ApiResponse GetUser(const ApiRequest& request, std::string_view id);
+  ApiResponse GetCart(const ApiRequest& request, std::string_view id);
   ApiResponse ListModels(const ApiRequest& request);
   ApiResponse Activate(const ApiRequest& request);
   ApiResponse RenderMetrics();
@@ -219,6 +255,46 @@ class Service {
   Status LearnStep(bool publish);
   Status PublishLearned();
   void RenderOnlineMetrics(std::string* out) const;
+
+  // ---- ranking (service_rank.cc)
+  // What recommend orders its candidates by: the retrieval score, or the ranker's p_click, p_buy
+  // or expected purchase value p_buy * price.
+  enum class Objective { kRetrieval, kClick, kBuy, kValue };
+  struct RankedItem {
+    ItemId item = kNoId;
+    float retrieval = 0;  // the retrieval stage's score
+    float score = 0;      // the objective's value; the list is ordered by it
+    rank::ShopScores p;   // NaN where not ranked
+  };
+  // ?objective=: absent gives click when the ranker has a click model, else buy, else retrieval.
+  // nullopt with *why for an unknown name or one the loaded ranker cannot compute.
+  static std::optional<Objective> ParseObjective(std::optional<std::string_view> text,
+                                                 const RankSet* rank, std::string* why);
+  static const char* ObjectiveName(Objective objective);
+  // p_click, p_cart, p_buy of `r` (null when NaN).
+  static void WriteProbabilities(JsonWriter& w, const rank::ShopScores& p);
+  // Scores `items` (in retrieval order) with the ranker and sorts them by the objective, best
+  // first (ties keep the retrieval order). With `fuse`, by the reciprocal-rank fusion of the two
+  // orders instead: 1 / (kFusionK + retrieval rank) + 1 / (kFusionK + objective rank), ranks
+  // from 0. Thread-safe.
+  void RankItems(const RankSet& rank, Objective objective, bool fuse, UserId user,
+                 const CatalogView& cat, std::vector<RankedItem>* items) const;
+  // The constant of reciprocal-rank fusion (Cormack et al. 2009): larger flattens the head.
+  static constexpr double kFusionK = 60;
+  rank::ShopContext RankContext() const;
+  Status LoadRanker(const std::vector<std::string>& files);
+  // Ingest: offers one event to the label joiner (before the event is applied to the feature
+  // state); examples it decides are appended to *out. REQUIRES: ingest_mu_ held.
+  void JoinLabels(UserId user, ItemId item, EventType type, int64_t ts_ms, double value,
+                  std::vector<rank::JoinedExample>* out);
+  // Queues joined examples for the rank learner (learn_mu_ taken inside) and refreshes the
+  // joiner's gauges. REQUIRES: ingest_mu_ held; joiner_ set.
+  void QueueRankExamples(std::vector<rank::JoinedExample>&& examples);
+  // Learns the queued joined examples on a private copy of the ranker and publishes it when
+  // due. Runs inside LearnStep (learn_step_mu_ held); failures are counted, never fatal.
+  void RankLearnStep(bool publish);
+  void RenderRankMetrics(std::string* out) const;
+
   // The catalog view: read from the store at Open, extended when events bring new items.
   std::shared_ptr<const CatalogView> catalog() const;
   Status LoadCatalog();
@@ -270,7 +346,31 @@ class Service {
   size_t step_lag_next_ = 0, publish_lag_next_ = 0;
   std::vector<std::chrono::steady_clock::time_point> unpublished_;  // learned, not yet published
 
+  // Online rank learning. The joiner runs on the ingest path, in sequence order, so that an
+  // anchor's features are the state before its event (guarded by ingest_mu_).
+  std::unique_ptr<rank::LabelJoiner> joiner_;             // guarded by ingest_mu_
+  std::shared_ptr<const RankSet> joiner_rank_;            // featurizes for the joiner; same guard
+  struct PendingRankExample {
+    rank::JoinedExample example;
+    std::chrono::steady_clock::time_point joined;
+  };
+  std::deque<PendingRankExample> rank_queue_;            // guarded by learn_mu_
+  std::unique_ptr<rank::ShopRanker> rank_learner_;       // guarded by learn_step_mu_
+  std::shared_ptr<const RankSet> rank_learning_from_;    // same guard
+  uint64_t rank_steps_since_publish_ = 0;                // same guard
+  std::chrono::steady_clock::time_point rank_last_publish_;  // same guard
+  std::vector<std::chrono::steady_clock::time_point> rank_unpublished_;  // same guard
+  struct RankCounters {
+    std::atomic<uint64_t> joined[rank::kNumShopTargets][2] = {};  // [target][label]
+    std::atomic<uint64_t> learned[rank::kNumShopTargets] = {};
+    std::atomic<uint64_t> skipped{0}, dropped{0}, steps{0}, publishes{0}, errors{0};
+    std::atomic<uint64_t> late_anchors{0}, pending_anchors{0};
+  } rank_online_;
+  std::vector<double> rank_lag_s_;  // ring of join -> published lags; guarded by lag_mu_
+  size_t rank_lag_next_ = 0;
+
   mutable std::mutex mu_;  // guards the pointers below (readers copy them and let go)
+  std::shared_ptr<const RankSet> rank_;
   std::shared_ptr<const ModelSet> current_;
   std::shared_ptr<const ModelSet> previous_;  // for rollback
   std::shared_ptr<const CatalogView> catalog_;

@@ -107,6 +107,7 @@ Status Service::LearnNow() {
 
 Status Service::LearnStep(bool publish) {
   const OnlineServeOptions& o = options_.online;
+  RankLearnStep(publish);  // the shop ranker's joined labels (service_rank.cc)
   // A new activation (or rollback) replaces what the learners copy.
   std::shared_ptr<const ModelSet> current = models();
   if (current != learning_from_ &&
