@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on simulated data: simulate a shop, ingest it into a fresh store, print
-# the store's statistics, train models and compare them on held-out interactions, then serve
-# them over HTTP for a few requests.
+# the store's statistics, train models and compare them on held-out interactions, train the shop
+# ranker (click, cart and purchase probability), then serve them over HTTP for a few requests:
+# two-stage recommendations and the purchase probability of a few carts left open.
 set -euo pipefail
 freshet=${1:-build/freshet}
 work=${DEMO_DIR:-demo-data}
@@ -37,11 +38,19 @@ echo "== 5. evaluate: rank the whole catalog for each user's held-out last inter
   --model "$work/models/sasrec.fmdl"
 
 echo
-echo "== 6. serve them over HTTP, ask a few questions, stop"
+echo "== 6. train the shop ranker: click, cart and purchase probability (FTRL) on the same history"
+for task in click cart buy; do
+  "$freshet" train --task "$task" --data "$work/data" --model ftrl --quiet \
+    --out "$work/models/$task.fmdl"
+done
+
+echo
+echo "== 7. serve them over HTTP, ask a few questions, stop"
 key="demo-key-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 rm -f "$work/port"
 FRESHET_API_KEYS="admin:$key" "$freshet" serve --data "$work/data" --port 0 \
   --port-file "$work/port" --model "$work/models/sasrec.fmdl" --model "$work/models/swing.fmdl" \
+  --rank "$work/models/click.fmdl" --rank "$work/models/cart.fmdl" --rank "$work/models/buy.fmdl" \
   2>"$work/serve.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
@@ -61,6 +70,18 @@ ask GET "/v1/recommend?user=someone-new&k=3"
 ask GET "/v1/similar?item=i000046&k=3"
 ask GET "/v1/search?q=coffee&k=3&user=$user"
 ask POST /v1/score "{\"user\":\"$user\",\"items\":[\"i000046\",\"i000001\"]}"
+echo
+echo "-- two stages: 200 candidates ranked by expected purchase value (p_buy x price), at most 2"
+echo "-- per category"
+ask GET "/v1/recommend?user=$user&k=5&objective=value&fuse=false&max_per_category=2"
+echo
+echo "-- the purchase probability of a few carts left open at the end of the simulation"
+# Users whose cart still holds two or more items (cart adds not bought or removed since).
+carts=$(awk -F, 'NR > 1 && ($5 == "cart" || $5 == "buy" || $5 == "remove_cart") {
+                   k = $3 "," $4; if ($5 == "cart") c[k] = 1; else delete c[k] }
+                 END { for (k in c) { split(k, a, ","); n[a[1]]++ }
+                       for (u in n) if (n[u] >= 2) print u }' "$work/sim/events.csv" | sort | head -3)
+for u in $carts; do ask GET "/v1/users/$u/cart"; done
 kill -TERM $server
 wait $server
 trap - EXIT
@@ -70,4 +91,5 @@ echo
 echo "demo done. The store is in $work/data, the models in $work/models, a report in"
 echo "$work/report.html. To keep a server running (API reference: docs/api.md):"
 echo "  FRESHET_API_KEYS=admin:\$(head -c 24 /dev/urandom | base64) $freshet serve \\"
-echo "    --data $work/data --model $work/models/sasrec.fmdl --model $work/models/swing.fmdl"
+echo "    --data $work/data --model $work/models/sasrec.fmdl --model $work/models/swing.fmdl \\"
+echo "    --rank $work/models/click.fmdl --rank $work/models/cart.fmdl --rank $work/models/buy.fmdl"
