@@ -39,6 +39,17 @@ int Usage(const std::string& message) {
   return 2;
 }
 
+// Prints an eval command's JSON to stdout and, with --json, to that file too.
+int PrintJson(const std::string& json, const std::string& path) {
+  fmt::print("{}\n", json);
+  if (path.empty()) return 0;
+  std::ofstream out(path, std::ios::trunc);
+  out << json << "\n";
+  out.close();
+  if (!out) return Fail(Status::IOError("cannot write " + path));
+  return 0;
+}
+
 bool Given(CLI::App* cmd, const std::string& flag) {
   return cmd != nullptr && cmd->get_option(flag)->count() > 0;
 }
@@ -234,14 +245,7 @@ int RunCtrEval(const CtrEvalFlags& ctr, const EvalFlags& flags) {
   j.Key("logloss").Double(logloss);
   j.EndObject();
   j.EndObject();
-  fmt::print("{}\n", j.str());
-  if (!flags.json_out.empty()) {
-    std::ofstream out(flags.json_out, std::ios::trunc);
-    out << j.str() << "\n";
-    out.close();
-    if (!out) return Fail(Status::IOError("cannot write " + flags.json_out));
-  }
-  return 0;
+  return PrintJson(j.str(), flags.json_out);
 }
 
 
@@ -532,14 +536,7 @@ int RunShopEval(const CtrEvalFlags& ctr, const EvalFlags& flags) {
     j.EndObject();
   }
   j.EndObject();
-  fmt::print("{}\n", j.str());
-  if (!flags.json_out.empty()) {
-    std::ofstream out(flags.json_out, std::ios::trunc);
-    out << j.str() << "\n";
-    out.close();
-    if (!out) return Fail(Status::IOError("cannot write " + flags.json_out));
-  }
-  return 0;
+  return PrintJson(j.str(), flags.json_out);
 }
 
 }  // namespace

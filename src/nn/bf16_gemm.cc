@@ -1,22 +1,11 @@
 #include "nn/bf16_gemm.h"
 
-#include "nn/bf16_kernels.h"
-
-// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized (GCC bug 105593); see
-// bf16_kernels.cc.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
 #include <algorithm>
 #include <cassert>
 #include <cstring>
 
-// As in bf16_kernels.cc: AVX-512 only inside functions carrying this attribute,
-// none inline in a header, so nothing reaches a caller that did not check
-// Supported().
-#define FRESHET_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#include "nn/avx512bf16.h"
+#include "nn/bf16_kernels.h"
 
 namespace freshet::nn::bf16 {
 namespace {

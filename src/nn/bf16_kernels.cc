@@ -1,21 +1,10 @@
 #include "nn/bf16_kernels.h"
 
-// GCC 12's AVX-512 headers build their "undefined" pass-through vectors from a self-initialised
-// variable, which -Wmaybe-uninitialized reports wherever such an intrinsic is inlined (GCC bug
-// 105593, fixed in GCC 13). The warning is wrong there, and only there it is silenced.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
 #include <cassert>
 #include <cstring>
 #include <limits>
 
-// Every function that uses AVX-512 carries this attribute (the translation unit itself is
-// compiled for x86-64-v3 like the rest), and nothing here is inline in a header, so no AVX-512
-// instruction can reach a caller that did not check Supported().
-#define FRESHET_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#include "nn/avx512bf16.h"
 
 namespace freshet::nn::bf16 {
 namespace {
