@@ -19,6 +19,7 @@
 
 #include "core/json_writer.h"
 #include "core/status.h"
+#include "model/registry.h"
 #include "rank/ctr_model.h"
 #include "rank/dataset.h"
 #include "rank/feature_spec.h"
@@ -445,6 +446,8 @@ int RunShopTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
   meta.windows = so.joiner;
   meta.split_ms = samples->split_ms;
   meta.holdout = ctr.holdout;
+  meta.num_items = data->store->counts().items;
+  meta.item_fingerprint = model::ItemFingerprint(*data->store, meta.num_items);
   s = rank::SaveShopModel(flags.out, **model, *spec, meta);
   if (!s.ok()) return Fail(s);
   fmt::print("{} {}: {} epochs, best {}; {} features admitted, {} rows; ", ctr.task, kind,
@@ -479,6 +482,11 @@ int RunShopEval(const CtrEvalFlags& ctr, const EvalFlags& flags) {
   }
   auto data = OpenShopData(flags.data, flags.quiet);
   if (!data.ok()) return Fail(data.status());
+  if (Status s = rank::CheckShopModelMatchesStore(loaded->meta, *data->store,
+                                                  flags.model_files[0]);
+      !s.ok()) {
+    return Fail(s);
+  }
   rank::ShopSampleOptions so;
   so.target = target;
   so.joiner = loaded->meta.windows;

@@ -91,6 +91,13 @@ Result<std::unique_ptr<ShopRanker>> ShopRanker::Load(const std::vector<std::stri
   return r;
 }
 
+Status ShopRanker::CheckStore(const store::EventStore& store) const {
+  for (const auto& p : parts_) {
+    if (p != nullptr) FRESHET_RETURN_IF_ERROR(CheckShopModelMatchesStore(p->meta, store, p->path));
+  }
+  return Status::OK();
+}
+
 bool ShopRanker::has(ShopTarget target) const { return part(target) != nullptr; }
 
 LabelJoinerOptions ShopRanker::joiner_options() const {

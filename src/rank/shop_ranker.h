@@ -41,6 +41,10 @@
 #include "rank/shop_catalog.h"
 #include "rank/label_joiner.h"
 
+namespace freshet::store {
+class EventStore;
+}  // namespace freshet::store
+
 namespace freshet::rank {
 
 class CtrModel;
@@ -92,6 +96,10 @@ class ShopRanker {
   ~ShopRanker();
   ShopRanker(const ShopRanker&) = delete;
   ShopRanker& operator=(const ShopRanker&) = delete;
+
+  // OK when every model was trained on `store` (user and item ids are its dense ids);
+  // FailedPrecondition naming the file otherwise. Serving calls it after Load.
+  Status CheckStore(const store::EventStore& store) const;
 
   bool has(ShopTarget target) const;
   // The files the models came from, "click:PATH cart:PATH ...", for model_version labels.

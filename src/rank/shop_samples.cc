@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "model/model_file.h"
+#include "model/registry.h"
 #include "store/event_store.h"
 
 namespace freshet::rank {
@@ -188,8 +189,24 @@ Status SaveShopModel(const std::string& path, const CtrModel& model, const Featu
     w.PutI64("shop.split", split);
     const std::vector<double> holdout = {meta.holdout};
     w.PutF64("shop.holdout", holdout);
+    const std::vector<int64_t> items = {static_cast<int64_t>(meta.num_items),
+                                        std::bit_cast<int64_t>(meta.item_fingerprint)};
+    w.PutI64("shop.store_items", items);
     spec.Save(w);
   });
+}
+
+Status CheckShopModelMatchesStore(const ShopModelMeta& meta, const store::EventStore& store,
+                                  const std::string& path) {
+  if (meta.num_items == 0) return Status::OK();
+  if (meta.num_items > store.counts().items ||
+      model::ItemFingerprint(store, meta.num_items) != meta.item_fingerprint) {
+    return Status::FailedPrecondition("model file '" + path + "' was trained on other data (" +
+                                      std::to_string(meta.num_items) +
+                                      " items): its item ids do not match the store in " +
+                                      store.dir());
+  }
+  return Status::OK();
 }
 
 Result<LoadedShopModel> LoadShopModel(const std::string& path) {
@@ -218,6 +235,14 @@ Result<LoadedShopModel> LoadShopModel(const std::string& path) {
   m.meta.windows.buy_window_ms = windows[2];
   m.meta.split_ms = split[0];
   m.meta.holdout = holdout[0];
+  if (r.Has("shop.store_items")) {
+    FRESHET_ASSIGN_OR_RETURN(std::vector<int64_t> items, r.I64("shop.store_items"));
+    if (items.size() != 2 || items[0] < 0 || items[0] > int64_t{0xffffffff}) {
+      return corrupt("bad shop.store_items");
+    }
+    m.meta.num_items = static_cast<uint32_t>(items[0]);
+    m.meta.item_fingerprint = std::bit_cast<uint64_t>(items[1]);
+  }
   FRESHET_ASSIGN_OR_RETURN(m.spec, FeatureSpec::Load(r));
   FRESHET_ASSIGN_OR_RETURN(m.model, CtrModel::LoadFrom(r));
   if (m.model->num_fields() != m.spec.num_slots()) {

@@ -31,6 +31,10 @@
 
 namespace freshet::store {
 class EventStore;
+}  // namespace freshet::store
+
+namespace freshet::store {
+class EventStore;
 }
 
 namespace freshet::rank {
@@ -88,7 +92,17 @@ struct ShopModelMeta {
   LabelJoinerOptions windows;  // the label windows it was trained with
   int64_t split_ms = 0;        // the temporal split of its training run
   double holdout = 0;
+  // The store it was trained on: its item count then and model::ItemFingerprint over them. User
+  // and item ids are the store's dense ids, so a model served over another store would score
+  // the wrong users and items without a word. 0 items: not recorded (nothing is checked).
+  uint32_t num_items = 0;
+  uint64_t item_fingerprint = 0;
 };
+
+// OK when `meta` was trained on `store` (or records no store); FailedPrecondition naming `path`
+// and the store's directory otherwise.
+Status CheckShopModelMatchesStore(const ShopModelMeta& meta, const store::EventStore& store,
+                                  const std::string& path);
 
 // Writes a shop model file atomically (docs/formats.md: the CTR entries plus "shop.*").
 Status SaveShopModel(const std::string& path, const CtrModel& model, const FeatureSpec& spec,

@@ -75,6 +75,7 @@ std::shared_ptr<const RankSet> Service::ranker() const {
 Status Service::LoadRanker(const std::vector<std::string>& files) {
   auto loaded = rank::ShopRanker::Load(files);
   if (!loaded.ok()) return loaded.status().WithContext("--rank");
+  FRESHET_RETURN_IF_ERROR((*loaded)->CheckStore(store_).WithContext("--rank"));
   auto set = std::make_shared<RankSet>();
   set->files = files;
   set->ranker = std::shared_ptr<const rank::ShopRanker>(std::move(*loaded));

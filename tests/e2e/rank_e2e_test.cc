@@ -230,5 +230,38 @@ TEST(RankE2eStartTest, ABadRankFileStopsTheServerNamingIt) {
   }
 }
 
+// User and item ids in a model are the store's dense ids: a ranker trained on one store and
+// served (or evaluated) over another would score the wrong items without a word, so both refuse
+// it, naming the file. Store B holds the same shop's events without its catalog, so its items got
+// their dense ids in order of first appearance instead of catalog order.
+TEST(RankE2eStartTest, ARankModelFromAnotherStoreIsRefused) {
+  testing::TempDir dir;
+  const std::string bin = testing::FreshetBinary();
+  auto ok = [](const testing::CommandResult& r) { ASSERT_EQ(r.exit_code, 0) << r.err; };
+  ok(testing::Run({bin, "simulate", "--users", "60", "--items", "40", "--days", "3", "--seed",
+                   "5", "--out", dir.Sub("sim")}));
+  ok(testing::Run({bin, "items", "--data", dir.Sub("a"), "--quiet", dir.Sub("sim/items.csv")}));
+  ok(testing::Run({bin, "ingest", "--data", dir.Sub("a"), "--quiet", dir.Sub("sim/events.csv")}));
+  ok(testing::Run({bin, "ingest", "--data", dir.Sub("b"), "--quiet", dir.Sub("sim/events.csv")}));
+  const std::string model = dir.Sub("click.fmdl");
+  ok(testing::Run({bin, "train", "--task", "click", "--data", dir.Sub("a"), "--model", "ftrl",
+                   "--quiet", "--out", model}));
+
+  ServerProcess own({"--data", dir.Sub("a"), "--rank", model, "--insecure-no-auth"},
+                    dir.path().string());
+  EXPECT_TRUE(own.WaitReady()) << own.Stderr();
+
+  ServerProcess other({"--data", dir.Sub("b"), "--rank", model, "--insecure-no-auth"},
+                      dir.path().string());
+  EXPECT_FALSE(other.WaitReady());
+  EXPECT_NE(other.Stderr().find(model), std::string::npos) << other.Stderr();
+  EXPECT_NE(other.Stderr().find("other data"), std::string::npos) << other.Stderr();
+
+  testing::CommandResult eval = testing::Run(
+      {bin, "eval", "--task", "click", "--data", dir.Sub("b"), "--model", model, "--quiet"});
+  EXPECT_EQ(eval.exit_code, 1);
+  EXPECT_NE(eval.err.find("other data"), std::string::npos) << eval.err;
+}
+
 }  // namespace
 }  // namespace freshet
