@@ -135,15 +135,8 @@ Result<rank::CtrDataset> Read(const std::string& path, rank::CtrFormat format, i
   return data;
 }
 
-int RunCtrTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
-  if (ctr.train_file.empty()) return Usage("train --task ctr needs --train FILE");
-  if (flags.out.empty()) return Usage("train --task ctr needs --out MODEL");
-  if (ctr.format.empty()) return Usage("train --task ctr needs --format criteo|avazu");
-  if (Given(ctr.cmd, "--data") || Given(ctr.cmd, "--protocol")) {
-    return Usage("--data and --protocol are for --task rec; --task ctr reads --train / --valid");
-  }
-  auto format = rank::ParseCtrFormat(ctr.format);
-  if (!format.ok()) return Usage("--format: " + format.status().message());
+// The untrained model --model / --epochs / --seed / --param ask for; 0, or Usage's exit code.
+int CreateFromFlags(const TrainFlags& flags, std::unique_ptr<rank::CtrModel>* out) {
   auto options = rank::CtrDefaults(flags.model);
   if (!options.ok()) return Usage("--model: " + options.status().message());
   if (flags.epochs < 0) return Usage("--epochs must be >= 0");
@@ -153,6 +146,21 @@ int RunCtrTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
   if (!s.ok()) return Usage(s.message());
   auto model = rank::CreateCtrModel(flags.model, *options);
   if (!model.ok()) return Usage(model.status().message());
+  *out = std::move(*model);
+  return 0;
+}
+
+int RunCtrTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
+  if (ctr.train_file.empty()) return Usage("train --task ctr needs --train FILE");
+  if (flags.out.empty()) return Usage("train --task ctr needs --out MODEL");
+  if (ctr.format.empty()) return Usage("train --task ctr needs --format criteo|avazu");
+  if (Given(ctr.cmd, "--data") || Given(ctr.cmd, "--protocol")) {
+    return Usage("--data and --protocol are for --task rec; --task ctr reads --train / --valid");
+  }
+  auto format = rank::ParseCtrFormat(ctr.format);
+  if (!format.ok()) return Usage("--format: " + format.status().message());
+  std::unique_ptr<rank::CtrModel> ctr_model;
+  if (int code = CreateFromFlags(flags, &ctr_model); code != 0) return code;
 
   auto train = Read(ctr.train_file, *format, ctr.max_errors, "train", flags.quiet);
   if (!train.ok()) return Fail(train.status());
@@ -167,7 +175,7 @@ int RunCtrTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (!flags.quiet) {
     fmt::print(stderr, "training {} on {} samples ({}), {} thread(s), up to {} epochs{}\n",
-               flags.model, train->size(), ctr.format, threads, options->epochs,
+               flags.model, train->size(), ctr.format, threads, ctr_model->options().epochs,
                valid ? ", early stopping on validation logloss" : "");
   }
   const std::string kind = flags.model;
@@ -187,14 +195,14 @@ int RunCtrTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
     }
     fmt::print(stderr, "{}\n", line);
   };
-  auto report = (*model)->Fit(*train, valid.get(), fit);
+  auto report = ctr_model->Fit(*train, valid.get(), fit);
   if (!report.ok()) return Fail(report.status());
-  s = (*model)->Save(flags.out);
+  Status s = ctr_model->Save(flags.out);
   if (!s.ok()) return Fail(s);
   const rank::EpochReport& best = report->epochs[static_cast<size_t>(report->best_epoch - 1)];
   fmt::print("{}: {} epochs, best {}; {} features admitted (min_count {}), {} rows; ", kind,
              report->epochs.size(), report->best_epoch, report->admitted_features,
-             options->min_count, report->rows);
+             ctr_model->options().min_count, report->rows);
   if (!std::isnan(best.valid_auc)) {
     fmt::print("valid AUC {:.4f} logloss {:.4f}; ", best.valid_auc, best.valid_logloss);
   }
@@ -381,15 +389,8 @@ int RunShopTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
     if (!v.ok()) return Usage(v.status().message());
     *out = *v;
   }
-  auto options = rank::CtrDefaults(flags.model);
-  if (!options.ok()) return Usage("--model: " + options.status().message());
-  if (flags.epochs < 0) return Usage("--epochs must be >= 0");
-  if (flags.epochs > 0) options->epochs = flags.epochs;
-  options->seed = flags.seed;
-  Status s = ApplyParams(flags.params, &*options);
-  if (!s.ok()) return Usage(s.message());
-  auto model = rank::CreateCtrModel(flags.model, *options);
-  if (!model.ok()) return Usage(model.status().message());
+  std::unique_ptr<rank::CtrModel> ctr_model;
+  if (int code = CreateFromFlags(flags, &ctr_model); code != 0) return code;
 
   // The built-in defaults are config/shop_rank.spec (click, buy) and config/shop_cart.spec.
   const bool cart = so.target == rank::ShopTarget::kCart;
@@ -439,7 +440,7 @@ int RunShopTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
                "than the label window, or holds no anchor; training without early stopping\n",
                ctr.holdout);
   }
-  auto report = (*model)->Fit(samples->train, has_valid ? &samples->valid : nullptr, fit);
+  auto report = ctr_model->Fit(samples->train, has_valid ? &samples->valid : nullptr, fit);
   if (!report.ok()) return Fail(report.status());
   rank::ShopModelMeta meta;
   meta.target = so.target;
@@ -448,13 +449,13 @@ int RunShopTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
   meta.holdout = ctr.holdout;
   meta.num_items = data->store->counts().items;
   meta.item_fingerprint = model::ItemFingerprint(*data->store, meta.num_items);
-  s = rank::SaveShopModel(flags.out, **model, *spec, meta);
+  Status s = rank::SaveShopModel(flags.out, *ctr_model, *spec, meta);
   if (!s.ok()) return Fail(s);
   fmt::print("{} {}: {} epochs, best {}; {} features admitted, {} rows; ", ctr.task, kind,
              report->epochs.size(), report->best_epoch, report->admitted_features, report->rows);
   if (has_valid) {
     std::vector<float> p(samples->valid.size());
-    (*model)->Predict(samples->valid, p, threads);
+    ctr_model->Predict(samples->valid, p, threads);
     const Scores m = Measure(p, *samples);
     fmt::print("valid AUC {:.4f} logloss {:.4f} GAUC {:.4f}; ", m.auc, m.logloss, m.gauc);
   }
