@@ -240,6 +240,21 @@ std::unique_ptr<ShopRanker> ShopRanker::Clone() const {
   return r;
 }
 
+const std::string& ShopRanker::path(ShopTarget target) const {
+  static const std::string kNone;
+  const Part* p = part(target);
+  return p != nullptr ? p->path : kNone;
+}
+
+Status ShopRanker::Save(ShopTarget target, const std::string& path) const {
+  const Part* p = part(target);
+  if (p == nullptr) {
+    return Status::FailedPrecondition(std::string("the ranker has no ") + ShopTargetName(target) +
+                                      " model to save");
+  }
+  return SaveShopModel(path, *p->model, p->spec, p->meta);
+}
+
 LearnReport ShopRanker::Learn(std::span<const JoinedExample> examples) {
   LearnReport report;
   double loss = 0;

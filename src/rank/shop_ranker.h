@@ -140,6 +140,14 @@ class ShopRanker {
   // An independent copy (weights, maps, specs). Thread-safe with the const calls.
   std::unique_ptr<ShopRanker> Clone() const;
 
+  // The file the model of `target` was loaded from (kept by Clone); empty without that model.
+  const std::string& path(ShopTarget target) const;
+  // Writes the model of `target`, as learned so far, to `path` in the format of `freshet train
+  // --task click|cart|buy` (spec, windows and store fingerprint included), so that Load reads it
+  // back as the same model: the online snapshots of serving. FailedPrecondition without that
+  // model; IOError naming the path. Thread-safe with the const calls.
+  Status Save(ShopTarget target, const std::string& path) const;
+
   // One online step per example on its target's model (FTRL: a proximal step per example;
   // FM / DeepFM / DCN-v2: one Adam batch per target over the examples given). Examples of a
   // target without a model are skipped. NOT thread-safe: only on a private Clone.

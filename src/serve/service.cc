@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -312,19 +313,56 @@ Status Service::ReplayStore(std::optional<uint64_t> learn_after_seq) {
   std::iota(order.begin(), order.end(), 0u);
   std::sort(order.begin(), order.end(),
             [&](uint32_t a, uint32_t b) { return table.seq[a] < table.seq[b]; });
-  const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(learn_mu_);
-  for (uint32_t r : order) {
-    const UserId u = table.user[r];
-    const ItemId i = table.item[r];
-    if (learn_after_seq && table.seq[r] > *learn_after_seq && i != kNoId &&
-        IsInteraction(table.type[r])) {
-      PendingExample ex{u, i, {}, table.ts_ms[r], table.seq[r], now};
-      features_.Recent(u, options_.history_length, &ex.history);
-      if (ex.history.empty() || ex.history.back() != i) learn_queue_.push_back(std::move(ex));
+  // The label joiner sees again the events that can still decide a label: those of the last
+  // window (anchors open at the restart are joined as if nothing had stopped) and, after a rank
+  // snapshot, those since it, whose decided labels the snapshot has not learned and are queued.
+  // Labels decided before (in the training data, or learned before the snapshot) are dropped.
+  uint64_t rank_after = 0;
+  int64_t join_from_ms = std::numeric_limits<int64_t>::max();
+  if (joiner_) {
+    const rank::LabelJoinerOptions& jo = joiner_->options();
+    int64_t window = 0;
+    if (jo.enabled[static_cast<int>(rank::ShopTarget::kClick)]) window = jo.click_window_ms;
+    if (jo.enabled[static_cast<int>(rank::ShopTarget::kCart)]) {
+      window = std::max(window, jo.cart_window_ms);
     }
-    features_.Apply(u, i, table.type[r], table.ts_ms[r], table.value[r]);
+    if (jo.enabled[static_cast<int>(rank::ShopTarget::kBuy)]) {
+      window = std::max(window, jo.buy_window_ms);
+    }
+    const int64_t reach = window + jo.allowed_lateness_ms + 1;
+    int64_t newest_ms = std::numeric_limits<int64_t>::min();
+    for (size_t r = 0; r < table.size(); ++r) {
+      rank_after = std::max(rank_after, table.seq[r]);
+      newest_ms = std::max(newest_ms, table.ts_ms[r]);
+    }
+    if (rank_restored_seq_) rank_after = *rank_restored_seq_;
+    for (size_t r = 0; r < table.size(); ++r) {
+      if (table.seq[r] > rank_after) join_from_ms = std::min(join_from_ms, table.ts_ms[r] - reach);
+    }
+    if (table.size() > 0) join_from_ms = std::min(join_from_ms, newest_ms - reach);
   }
+  std::vector<PendingRankExample> joined;
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(learn_mu_);
+    for (uint32_t r : order) {
+      const UserId u = table.user[r];
+      const ItemId i = table.item[r];
+      if (learn_after_seq && table.seq[r] > *learn_after_seq && i != kNoId &&
+          IsInteraction(table.type[r])) {
+        PendingExample ex{u, i, {}, table.ts_ms[r], table.seq[r], now};
+        features_.Recent(u, options_.history_length, &ex.history);
+        if (ex.history.empty() || ex.history.back() != i) learn_queue_.push_back(std::move(ex));
+      }
+      if (joiner_ && table.ts_ms[r] >= join_from_ms) {
+        const size_t before = joined.size();
+        JoinLabels(u, i, table.type[r], table.ts_ms[r], table.value[r], table.seq[r], &joined);
+        if (table.seq[r] <= rank_after) joined.resize(before);
+      }
+      features_.Apply(u, i, table.type[r], table.ts_ms[r], table.value[r]);
+    }
+  }
+  if (joiner_) QueueRankExamples(std::move(joined));
   return Status::OK();
 }
 
@@ -1278,7 +1316,7 @@ Status Service::Ingest(std::span<const Event> events, std::span<const std::strin
   FRESHET_RETURN_IF_ERROR(store_.Append(events, keys, stats));
   const auto accepted = std::chrono::steady_clock::now();
   std::vector<PendingExample> examples;
-  std::vector<rank::JoinedExample> joined;  // ranking examples the label joiner decided
+  std::vector<PendingRankExample> joined;  // ranking examples the label joiner decided
   // Durable: now visible to the next request. Duplicates were not written and change nothing.
   for (size_t j = 0; j < events.size(); ++j) {
     if (stats->seqs[first + j] == store::AppendStats::kDuplicate) continue;
@@ -1293,7 +1331,9 @@ Status Service::Ingest(std::span<const Event> events, std::span<const std::strin
       if (ex.history.empty() || ex.history.back() != *i) examples.push_back(std::move(ex));
     }
     // Before Apply: an anchor's features are the state before its event.
-    if (joiner_) JoinLabels(*u, i.value_or(kNoId), e.type, e.ts_ms, e.value, &joined);
+    if (joiner_) {
+      JoinLabels(*u, i.value_or(kNoId), e.type, e.ts_ms, e.value, stats->seqs[first + j], &joined);
+    }
     features_.Apply(*u, i.value_or(kNoId), e.type, e.ts_ms, static_cast<float>(e.value));
   }
   ExtendCatalog();
@@ -1447,7 +1487,7 @@ ApiResponse Service::ListModels(const ApiRequest& request) {
     w.Key("version").String(rank->label);
     w.Key("online_steps").Uint(rank->online_steps);
     w.Key("models").BeginArray();
-    for (const std::string& file : rank->files) w.String(file);
+    for (const std::string& file : rank->sources) w.String(file);
     w.EndArray();
     w.Key("targets").BeginArray();
     for (rank::ShopTarget t :

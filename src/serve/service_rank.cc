@@ -31,24 +31,22 @@ std::string BaseName(std::string_view path) {
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
-// "click:click.fmdl,buy:buy.fmdl": the targets the ranker has and their files' names.
-std::string RankFilesLabel(const rank::ShopRanker& ranker) {
-  // ShopRanker::label() is "click:PATH cart:PATH ..."; keep the file names only.
+constexpr rank::ShopTarget kTargets[] = {rank::ShopTarget::kClick, rank::ShopTarget::kCart,
+                                         rank::ShopTarget::kBuy};
+
+// "click:click.fmdl,buy:buy.fmdl": the targets the ranker has and their files' names, each file
+// `loaded[i]` shown as `shown[i]` (a snapshot's files as the --rank files they came from).
+std::string RankFilesLabel(const rank::ShopRanker& ranker, const std::vector<std::string>& loaded,
+                           const std::vector<std::string>& shown) {
   std::string out;
-  std::string_view rest = ranker.label();
-  while (!rest.empty()) {
-    const size_t space = rest.find(' ');
-    const std::string_view token = rest.substr(0, space);
-    rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
-    if (token.empty()) continue;
-    const size_t colon = token.find(':');
-    if (!out.empty()) out += ',';
-    if (colon == std::string_view::npos) {
-      out += BaseName(token);
-    } else {
-      out.append(token.substr(0, colon + 1));
-      out += BaseName(token.substr(colon + 1));
+  for (rank::ShopTarget t : kTargets) {
+    if (!ranker.has(t)) continue;
+    std::string path = ranker.path(t);
+    for (size_t i = 0; i < loaded.size() && i < shown.size(); ++i) {
+      if (loaded[i] == path) path = shown[i];
     }
+    if (!out.empty()) out += ',';
+    out += std::string(rank::ShopTargetName(t)) + ":" + BaseName(path);
   }
   return out;
 }
@@ -59,9 +57,6 @@ double LagQuantile(std::vector<double> v, double q) {
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
   return v[k];
 }
-
-constexpr rank::ShopTarget kTargets[] = {rank::ShopTarget::kClick, rank::ShopTarget::kCart,
-                                         rank::ShopTarget::kBuy};
 
 }  // namespace
 
@@ -77,10 +72,38 @@ Status Service::LoadRanker(const std::vector<std::string>& files) {
   if (!loaded.ok()) return loaded.status().WithContext("--rank");
   FRESHET_RETURN_IF_ERROR((*loaded)->CheckStore(store_).WithContext("--rank"));
   auto set = std::make_shared<RankSet>();
-  set->files = files;
-  set->ranker = std::shared_ptr<const rank::ShopRanker>(std::move(*loaded));
+  set->sources = files;
   set->version = 1;
-  set->label = fmt::format("r1 {}", RankFilesLabel(*set->ranker));
+  set->files = RankFilesLabel(**loaded, files, files);
+  set->label = fmt::format("r1 {}", set->files);
+  // After a restart, the weights learned online up to the newest rank snapshot.
+  std::vector<std::string> restored_files;
+  if (auto snapshot = options_.online.enabled ? FindRankSnapshot(files) : std::nullopt) {
+    auto restored = rank::ShopRanker::Load(snapshot->first);
+    Status usable = restored.ok() ? (*restored)->CheckStore(store_) : restored.status();
+    if (usable.ok()) {
+      set->files = RankFilesLabel(**restored, snapshot->first, files);
+      set->label = fmt::format("r1 {} (restored from snapshot)", set->files);
+      set->through_seq = snapshot->second;
+      rank_restored_seq_ = snapshot->second;
+      restored_files = snapshot->first;
+      loaded = std::move(restored);
+    } else {
+      std::fprintf(stderr,
+                   "freshet serve: rank snapshot not used (%s); starting from the --rank files\n",
+                   usable.ToString().c_str());
+    }
+  }
+  set->ranker = std::shared_ptr<const rank::ShopRanker>(std::move(*loaded));
+  for (rank::ShopTarget t : kTargets) {
+    const std::string& path = set->ranker->path(t);
+    for (size_t i = 0; i < files.size(); ++i) {
+      if (!path.empty() && (path == files[i] || (rank_restored_seq_ && path == restored_files[i]))) {
+        set->source_of[static_cast<int>(t)] = files[i];
+      }
+    }
+  }
+  rank_snapshotted_ = set;
   if (options_.online.enabled) {
     rank::LabelJoinerOptions jo = set->ranker->joiner_options();
     jo.allowed_lateness_ms = std::max<int64_t>(0, options_.online.rank_allowed_lateness_ms);
@@ -127,7 +150,7 @@ std::optional<Service::Objective> Service::ParseObjective(std::optional<std::str
     *why = "objective=" + std::string(*text) + " needs a " + (needs_click ? "click" : "buy") +
            " ranking model; " +
            (r == nullptr ? std::string("none is loaded (freshet serve --rank FILE)")
-                         : "the ranker has " + RankFilesLabel(*r));
+                         : "the ranker has " + rank->files);
     return std::nullopt;
   }
   return o;
@@ -254,7 +277,7 @@ ApiResponse Service::GetCart(const ApiRequest& request, std::string_view id) {
   } else {
     unscored = ranker == nullptr
                    ? "no ranking models loaded (freshet serve --rank FILE)"
-                   : "the ranker has no cart model (" + RankFilesLabel(*ranker) +
+                   : "the ranker has no cart model (" + rank->files +
                          "; train one with freshet train --task cart)";
   }
   JsonWriter w;
@@ -307,28 +330,33 @@ ApiResponse Service::GetCart(const ApiRequest& request, std::string_view id) {
 // ---- online learning
 
 void Service::JoinLabels(UserId user, ItemId item, EventType type, int64_t ts_ms, double value,
-                         std::vector<rank::JoinedExample>* out) {
+                         uint64_t seq, std::vector<PendingRankExample>* out) {
   rank::JoinEvent e;
   e.user = user;
   e.item = item;
   e.type = type;
   e.ts_ms = ts_ms;
   e.value = static_cast<float>(value);
-  joiner_->Add(e, [out](rank::JoinedExample&& x) { out->push_back(std::move(x)); });
+  joiner_->Add(e, [out, seq](rank::JoinedExample&& x) {
+    out->push_back({std::move(x), seq, Clock::time_point()});
+  });
 }
 
-void Service::QueueRankExamples(std::vector<rank::JoinedExample>&& examples) {
+void Service::QueueRankExamples(std::vector<PendingRankExample>&& examples) {
   const rank::LabelJoinerStats stats = joiner_->stats();
   rank_online_.late_anchors.store(stats.late_anchors, std::memory_order_relaxed);
   rank_online_.pending_anchors.store(stats.pending, std::memory_order_relaxed);
   if (examples.empty()) return;
-  for (const rank::JoinedExample& x : examples) {
-    rank_online_.joined[static_cast<int>(x.target)][x.label > 0.5f ? 1 : 0].fetch_add(
-        1, std::memory_order_relaxed);
+  for (const PendingRankExample& p : examples) {
+    rank_online_.joined[static_cast<int>(p.example.target)][p.example.label > 0.5f ? 1 : 0]
+        .fetch_add(1, std::memory_order_relaxed);
   }
   const auto now = Clock::now();
   std::lock_guard lock(learn_mu_);
-  for (rank::JoinedExample& x : examples) rank_queue_.push_back({std::move(x), now});
+  for (PendingRankExample& p : examples) {
+    p.joined = now;
+    rank_queue_.push_back(std::move(p));
+  }
   while (rank_queue_.size() > options_.online.max_queue) {
     rank_queue_.pop_front();
     rank_online_.dropped.fetch_add(1, std::memory_order_relaxed);
@@ -357,6 +385,7 @@ void Service::RankLearnStep(bool publish) {
     for (PendingRankExample& p : rank_queue_) {
       batch.push_back(std::move(p.example));
       joined.push_back(p.joined);
+      rank_learned_through_seq_ = std::max(rank_learned_through_seq_, p.seq);
     }
     rank_queue_.clear();
   }
@@ -384,12 +413,15 @@ void Service::RankLearnStep(bool publish) {
     return;
   }
   auto set = std::make_shared<RankSet>();
+  set->sources = current->sources;
+  std::copy(std::begin(current->source_of), std::end(current->source_of), set->source_of);
   set->files = current->files;
   set->ranker = std::shared_ptr<const rank::ShopRanker>(std::move(copy));
   set->version = current->version + 1;
   set->online_steps = current->online_steps + rank_steps_since_publish_;
-  set->label = fmt::format("r{} {} (+{} online steps)", set->version,
-                           RankFilesLabel(*set->ranker), set->online_steps);
+  set->through_seq = rank_learned_through_seq_;
+  set->label =
+      fmt::format("r{} {} (+{} online steps)", set->version, set->files, set->online_steps);
   std::shared_ptr<const RankSet> published = set;
   {
     std::lock_guard lock(mu_);
