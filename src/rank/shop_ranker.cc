@@ -255,6 +255,19 @@ Status ShopRanker::Save(ShopTarget target, const std::string& path) const {
   return SaveShopModel(path, *p->model, p->spec, p->meta);
 }
 
+bool ShopRanker::can_learn(std::string* why) const {
+  for (const auto& p : parts_) {
+    if (p == nullptr || p->model->can_learn()) continue;
+    if (why != nullptr) {
+      *why = "model file '" + p->path + "' (" + ShopTargetName(p->meta.target) +
+             ") is quantized to " + std::string(PrecisionName(p->model->embed_precision())) +
+             " for serving";
+    }
+    return false;
+  }
+  return true;
+}
+
 LearnReport ShopRanker::Learn(std::span<const JoinedExample> examples) {
   LearnReport report;
   double loss = 0;
@@ -275,7 +288,12 @@ LearnReport ShopRanker::Learn(std::span<const JoinedExample> examples) {
       labels.push_back(x.label);
     }
     if (labels.empty()) continue;
-    loss += p->model->LearnEncoded(rows.data(), labels);
+    const Result<double> step = p->model->LearnEncoded(rows.data(), labels);
+    if (!step.ok()) {  // a quantized model: it serves only
+      report.skipped += labels.size();
+      continue;
+    }
+    loss += *step;
     report.examples[t] += labels.size();
     learned += labels.size();
   }

@@ -148,9 +148,15 @@ class ShopRanker {
   // model; IOError naming the path. Thread-safe with the const calls.
   Status Save(ShopTarget target, const std::string& path) const;
 
+  // Whether Learn can update every model: false when one is quantized for serving (`freshet
+  // quantize`; CtrModel::can_learn), and then *why (may be null) names its file and precision.
+  // Serving skips online rank learning for such a ranker. Thread-safe.
+  bool can_learn(std::string* why = nullptr) const;
+
   // One online step per example on its target's model (FTRL: a proximal step per example;
   // FM / DeepFM / DCN-v2: one Adam batch per target over the examples given). Examples of a
-  // target without a model are skipped. NOT thread-safe: only on a private Clone.
+  // target without a model, or whose model cannot learn (quantized), are skipped. NOT
+  // thread-safe: only on a private Clone.
   LearnReport Learn(std::span<const JoinedExample> examples);
 
  private:

@@ -335,6 +335,46 @@ TEST_F(ShopRankerTest, LearnChangesTheCloneOnly) {
   EXPECT_EQ(original.p_click, before.p_click);
 }
 
+TEST_F(ShopRankerTest, QuantizedModelScoresLikeTheFloatOneAndDoesNotLearn) {
+  const std::string path =
+      TrainShopModel(*shop_, ShopTarget::kClick, "deepfm", dir_->Sub("qf.fmdl"));
+  auto q = QuantizeModelFile(path, dir_->Sub("q8.fmdl"), EmbedPrecision::kInt8);
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_TRUE(q->shop);
+  auto float_ranker = ShopRanker::Load({path});
+  auto ranker = ShopRanker::Load({dir_->Sub("q8.fmdl")});
+  ASSERT_TRUE(float_ranker.ok() && ranker.ok()) << ranker.status().ToString();
+  EXPECT_TRUE((*float_ranker)->can_learn());
+  std::string why;
+  EXPECT_FALSE((*ranker)->can_learn(&why));
+  EXPECT_NE(why.find("q8.fmdl"), std::string::npos) << why;
+  EXPECT_NE(why.find("int8"), std::string::npos) << why;
+  feature::FeatureState state;
+  state.Replay(shop_->table);
+  const ShopContext ctx{shop_->table.ts_ms.back(), 1};
+  const std::vector<ItemId> items = {3, 11, 40, 77};
+  ShopRanker::Scratch scratch;
+  std::vector<ShopScores> a(items.size()), b(items.size()), c(items.size());
+  (*float_ranker)->Score(state, shop_->catalog, 5, items, ctx, scratch, a);
+  (*ranker)->Score(state, shop_->catalog, 5, items, ctx, scratch, b);
+  for (size_t i = 0; i < items.size(); ++i) EXPECT_NEAR(a[i].p_click, b[i].p_click, 0.02);
+  // The learner's pattern: Clone, Learn, nothing learned, the scores unchanged.
+  std::unique_ptr<ShopRanker> clone = (*ranker)->Clone();
+  EXPECT_FALSE(clone->can_learn());
+  std::vector<JoinedExample> xs(8);
+  for (auto& x : xs) {
+    x.target = ShopTarget::kClick;
+    x.label = 1;
+    clone->Features(state, shop_->catalog, {5, items[1], EventType::kImpression, ctx.now_ms, 1},
+                    ShopTarget::kClick, &x.features);
+  }
+  const LearnReport report = clone->Learn(xs);
+  EXPECT_EQ(report.examples[0], 0u);
+  EXPECT_EQ(report.skipped, 8u);
+  clone->Score(state, shop_->catalog, 5, items, ctx, scratch, c);
+  for (size_t i = 0; i < items.size(); ++i) EXPECT_EQ(b[i].p_click, c[i].p_click);
+}
+
 TEST_F(ShopRankerTest, CartConversionCombinesTheCartLines) {
   const std::string path = TrainShopModel(*shop_, ShopTarget::kCart, "ftrl", dir_->Sub("cc.fmdl"));
   auto ranker = ShopRanker::Load({path});
