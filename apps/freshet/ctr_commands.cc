@@ -633,4 +633,66 @@ int DispatchEval(const CtrEvalFlags& ctr, const EvalFlags& flags) {
   return RunEval(flags);
 }
 
+void AddQuantizeCommand(CLI::App* app, QuantizeFlags& f, CLI::App** cmd) {
+  CLI::App* q = app->add_subcommand(
+      "quantize",
+      "store a ranking model's embedding table as fp16 or int8 for serving (fm, deepfm, dcnv2; "
+      "--task ctr or click|cart|buy models); the quantized model serves and cannot learn");
+  q->add_option("--model", f.model, "the trained float model file")->required();
+  q->add_option("--out", f.out, "the quantized model file to write")->required();
+  q->add_option("--precision", f.precision,
+                "fp16 (IEEE half) or int8 (one float scale per row)")
+      ->required();
+  q->add_option("--json", f.json_out, "write the report as JSON to this file too");
+  q->add_flag("--quiet", f.quiet, "no summary on stderr");
+  *cmd = q;
+}
+
+int RunQuantize(const QuantizeFlags& f) {
+  if (f.precision != "fp16" && f.precision != "int8") {
+    return Usage("--precision must be fp16 or int8, got '" + f.precision + "'");
+  }
+  const rank::EmbedPrecision precision = f.precision == "fp16" ? rank::EmbedPrecision::kF16
+                                                               : rank::EmbedPrecision::kInt8;
+  auto report = rank::QuantizeModelFile(f.model, f.out, precision);
+  if (!report.ok()) return Fail(report.status());
+  const rank::QuantizeReport& r = *report;
+  const size_t float_total = r.float_bytes.values + r.float_bytes.optimizer;
+  if (!f.quiet) {
+    fmt::print(stderr,
+               "{} {}model: {} embedding rows x {}; table in memory {:.2f} MB float ({:.2f} MB "
+               "rows + {:.2f} MB optimizer state) -> {:.2f} MB {}; file {:.2f} MB -> {:.2f} MB; "
+               "largest error {:.3g} ({:.3g} of its row's largest value); written to {}\n",
+               r.kind, r.shop ? "shop " : "CTR ", r.rows, r.dim, float_total / 1e6,
+               r.float_bytes.values / 1e6, r.float_bytes.optimizer / 1e6,
+               r.quantized_bytes / 1e6, f.precision, r.in_file_bytes / 1e6,
+               r.out_file_bytes / 1e6, r.max_abs_error, r.max_row_error, f.out);
+  }
+  JsonWriter j;
+  j.BeginObject();
+  j.Key("model").String(r.kind);
+  j.Key("shop").Bool(r.shop);
+  j.Key("model_file").String(f.model);
+  j.Key("out").String(f.out);
+  j.Key("precision").String(f.precision);
+  j.Key("rows").Uint(r.rows);
+  j.Key("embed_dim").Int(r.dim);
+  j.Key("table_bytes").BeginObject();
+  j.Key("float_rows").Uint(r.float_bytes.values);
+  j.Key("float_optimizer_state").Uint(r.float_bytes.optimizer);
+  j.Key("quantized").Uint(r.quantized_bytes);
+  j.EndObject();
+  j.Key("file_bytes").BeginObject();
+  j.Key("in").Uint(r.in_file_bytes);
+  j.Key("out").Uint(r.out_file_bytes);
+  j.EndObject();
+  j.Key("error").BeginObject();
+  j.Key("max_abs").Double(r.max_abs_error);
+  j.Key("mean_abs").Double(r.mean_abs_error);
+  j.Key("max_relative_to_row_max").Double(r.max_row_error);
+  j.EndObject();
+  j.EndObject();
+  return PrintJson(j.str(), f.json_out);
+}
+
 }  // namespace freshet::app

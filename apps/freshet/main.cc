@@ -366,6 +366,10 @@ int Main(int argc, char** argv) {
   serve->add_flag("--quiet", serve_flags.quiet, "less output");
   app::AddServeStreamFlags(serve, &serve_flags);
 
+  app::QuantizeFlags quantize_flags;
+  CLI::App* quantize = nullptr;
+  app::AddQuantizeCommand(&app, quantize_flags, &quantize);
+
   CLI11_PARSE(app, argc, argv);
 
   if (simulate->parsed()) return RunSimulate(sim_options, sim_out, sim_json);
@@ -376,6 +380,7 @@ int Main(int argc, char** argv) {
   if (eval->parsed()) return app::DispatchEval(ctr_eval_flags, eval_flags);
   if (replay->parsed()) return app::RunReplay(replay_flags);
   if (serve->parsed()) return app::RunServe(serve_flags);
+  if (quantize->parsed()) return app::RunQuantize(quantize_flags);
   return 2;
 }
 
