@@ -104,7 +104,11 @@ Status Service::LoadRanker(const std::vector<std::string>& files) {
     }
   }
   rank_snapshotted_ = set;
-  if (options_.online.enabled) {
+  std::string frozen;
+  if (options_.online.enabled && !set->ranker->can_learn(&frozen)) {
+    // A quantized ranker only serves: without a joiner no rank example is queued or learned.
+    std::fprintf(stderr, "freshet serve: online rank learning is off: %s\n", frozen.c_str());
+  } else if (options_.online.enabled) {
     rank::LabelJoinerOptions jo = set->ranker->joiner_options();
     jo.allowed_lateness_ms = std::max<int64_t>(0, options_.online.rank_allowed_lateness_ms);
     for (rank::ShopTarget t : kTargets) jo.enabled[static_cast<int>(t)] = set->ranker->has(t);
@@ -365,7 +369,7 @@ void Service::QueueRankExamples(std::vector<PendingRankExample>&& examples) {
 
 void Service::RankLearnStep(bool publish) {
   std::shared_ptr<const RankSet> current = ranker();
-  if (!current) return;
+  if (!current || !current->ranker->can_learn()) return;  // a quantized ranker: serving only
   if (!rank_learner_ || current != rank_learning_from_) {
     // First step, or the served ranker is not the one this learner descends from (nothing
     // replaces it today but this learner's own publications, which set rank_learning_from_).
