@@ -186,6 +186,22 @@ TEST_P(QuantizedModelTest, PredictionsStayCloseToTheFloatModelAndTheTableShrinks
   EXPECT_LE(max_diff, c.max_p_diff);
   EXPECT_GT(max_diff, 0.0f);  // the rows did change: the quantized path is the one used
   EXPECT_NEAR(auc_q, auc_f, 0.002);
+  // Explanations read the quantized rows too (FM / DeepFM; DCN-v2 has nothing to attribute).
+  const std::vector<uint32_t> encoded = (*model)->Encode(test);
+  std::vector<float> explained(static_cast<size_t>(test.num_fields));
+  float bias = 0;
+  const Status explain = (*model)->ExplainRows(encoded.data(), explained, &bias);
+  if (std::string(c.kind) == "dcnv2") {
+    EXPECT_TRUE(explain.IsInvalidArgument());
+  } else {
+    ASSERT_TRUE(explain.ok()) << explain.ToString();
+    // FM: bias + contributions is the logit; DeepFM's MLP is not attributed.
+    if (std::string(c.kind) == "fm") {
+      double logit = bias;
+      for (float v : explained) logit += v;
+      EXPECT_NEAR(1 / (1 + std::exp(-logit)), pq[0], 1e-4);
+    }
+  }
   const CtrModel::TableBytes after = (*model)->EmbeddingBytes();
   EXPECT_EQ(after.optimizer, 0u);
   const size_t values = before.values / sizeof(float);
