@@ -52,8 +52,11 @@ class FeatureMap {
   // needs re-initialising).
   uint32_t Observe(uint64_t id, uint64_t step, bool* new_row = nullptr);
   // Frees the rows of admitted ids whose last sighting is more than max_age steps before `now`
-  // (no-op when max_age == 0); they forget their counts. Returns how many were expired.
+  // (no-op when max_age == 0); they forget their counts. Returns how many were expired. Ids never
+  // observed (admitted offline, or read from a model file: no step yet) are stamped `now` by the
+  // first Expire that sees them, so their age counts from then.
   size_t Expire(uint64_t now);
+  void set_max_age(uint64_t max_age) { options_.max_age = max_age; }
 
   // The row of `id`: its own when admitted, else its field's rare row. Const and allocation-free.
   uint32_t Lookup(uint64_t id) const;
