@@ -352,8 +352,8 @@ int Main(int argc, char** argv) {
                     "interactions before a new item gets a row in the models")
       ->capture_default_str();
   serve->add_option("--online-expire-days", serve_flags.online_expire_days,
-                    "items learned online and unseen this long (event time) leave the ranking; "
-                    "0 never")
+                    "items learned online and unseen this long (event time) leave the ranking, "
+                    "and the ranker's feature ids unseen as long lose their own rows; 0 never")
       ->capture_default_str();
   serve->add_option("--online-learning-rate", serve_flags.online_learning_rate,
                     "online step size (0: each model's default)")

@@ -217,6 +217,7 @@ Result<FitReport> CtrModel::Fit(const CtrDataset& train, const CtrDataset* valid
   for (uint64_t id : train.features) map_->Count(id);
   map_->AdmitCounted();
   FRESHET_RETURN_IF_ERROR(Init(fields_, map_->rows()));
+  table_rows_ = map_->rows();
 
   FitReport report;
   report.admitted_features = map_->admitted();
@@ -359,6 +360,7 @@ Result<std::unique_ptr<CtrModel>> CtrModel::LoadFrom(const model::ModelReader& r
     m->precision_ = *precision;
   }
   FRESHET_RETURN_IF_ERROR(m->Init(m->fields_, shape[1]));
+  m->table_rows_ = shape[1];
   Status s = m->LoadParams(r);
   if (!s.ok()) return corrupt(s.message());
   m->trained_ = true;
@@ -421,6 +423,36 @@ Status CtrModel::Quantize(EmbedPrecision) {
       "a " + std::string(kind()) +
       " model has one weight per feature and no embedding table to quantize (fm, deepfm and "
       "dcnv2 have one)");
+}
+
+Result<size_t> CtrModel::ObserveOnline(std::span<const uint64_t> ids, uint64_t step,
+                                       std::span<uint32_t> rows) {
+  assert(trained_ && rows.size() == ids.size());
+  if (!can_learn()) {
+    return Status::FailedPrecondition("the model is quantized to " +
+                                      std::string(PrecisionName(precision_)) +
+                                      " for serving; it cannot learn");
+  }
+  size_t admitted = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    bool fresh = false;
+    rows[i] = map_->Observe(ids[i], step, &fresh);
+    if (!fresh) continue;
+    if (map_->rows() > table_rows_) {
+      FRESHET_RETURN_IF_ERROR(GrowRows(map_->rows()));
+      table_rows_ = map_->rows();
+    }
+    ResetRow(rows[i], static_cast<uint32_t>(FieldOf(ids[i])));
+    ++admitted;
+  }
+  return admitted;
+}
+
+size_t CtrModel::ExpireOnline(uint64_t now, uint64_t max_age) {
+  map_->set_max_age(max_age);
+  const size_t expired = map_->Expire(now);
+  map_->set_max_age(0);
+  return expired;
 }
 
 Status CtrModel::ExplainRows(const uint32_t*, std::span<float>, float*) const {

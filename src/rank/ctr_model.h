@@ -150,6 +150,21 @@ class CtrModel {
   // Returns the summed logloss before the step; FailedPrecondition naming the precision for a
   // quantized model (nothing changes). Not thread-safe with any call on the model.
   Result<double> LearnEncoded(const uint32_t* rows, std::span<const float> labels);
+  // Online admission and age expiry (the shop ranker's online learner; docs/models.md): counts
+  // one sighting of each id at `step` (FeatureMap::Observe, the model's own min_count) and writes
+  // each id's row to `rows`. An id seen min_count times gets a row of its own: grown, or one freed
+  // by ExpireOnline, starting as a copy of its field's rare row (what it was scored with until
+  // then, so its predictions do not jump) with fresh optimizer state. Returns how many ids got a
+  // row. REQUIRES: trained(); can_learn(). Not thread-safe with any call on the model.
+  Result<size_t> ObserveOnline(std::span<const uint64_t> ids, uint64_t step,
+                               std::span<uint32_t> rows);
+  // Frees the rows of ids last seen more than `max_age` steps before `now` (ids not observed
+  // since the model was loaded count from the first call): they score with their field's rare
+  // row again, and the rows go to the next admitted ids. Returns how many. Not thread-safe.
+  size_t ExpireOnline(uint64_t now, uint64_t max_age);
+  // Feature rows, rare rows included (the size of the tables). REQUIRES: trained().
+  uint32_t feature_rows() const { return map_->rows(); }
+
   // An independent copy with the same weights (optimizer moments of the neural kinds restart); a
   // quantized model's copy keeps the quantized rows.
   Result<std::unique_ptr<CtrModel>> Clone() const;
@@ -198,6 +213,10 @@ class CtrModel {
   virtual void SaveParams(model::ModelWriter& w) const = 0;
   // Corruption naming the entry when one is missing or of the wrong size.
   virtual Status LoadParams(const model::ModelReader& r) = 0;
+  // ObserveOnline: grow the tables to `rows` rows (the new ones as Init makes them), and make row
+  // `row` a copy of row `from` with fresh optimizer state.
+  virtual Status GrowRows(uint32_t rows) = 0;
+  virtual void ResetRow(uint32_t row, uint32_t from) = 0;
   // Converts the embedding table (QuantizeEmbeddings has checked the state and precision).
   // The default: InvalidArgument, no embedding table.
   virtual Status Quantize(EmbedPrecision precision);
@@ -215,6 +234,7 @@ class CtrModel {
   // Set before Init (by LoadFrom) so that a quantized model never builds its float table.
   EmbedPrecision precision_ = EmbedPrecision::kFloat;
   std::unique_ptr<FeatureMap> map_;
+  uint32_t table_rows_ = 0;  // rows the parameters were built or grown for
 };
 
 // `freshet quantize`: reads the CTR or shop model file `in` (FM, DeepFM, DCN-v2), converts its

@@ -611,4 +611,25 @@ Status FieldNetModel::LoadQuantized(const model::ModelReader& r) {
   return Status::OK();
 }
 
+// ---- Shop ranking: rows admitted online (CtrModel::ObserveOnline). Float tables only. ----
+
+Status FieldNetModel::GrowRows(uint32_t rows) {
+  if (embed_ == nullptr) return Status::FailedPrecondition("a quantized table cannot grow");
+  FRESHET_RETURN_IF_ERROR(embed_->Grow(rows));
+  if (linear_fm_) FRESHET_RETURN_IF_ERROR(linear_->Grow(rows));
+  rows_ = rows;
+  return Status::OK();
+}
+
+void FieldNetModel::ResetRow(uint32_t row, uint32_t from) {
+  std::vector<float> e(static_cast<size_t>(options_.embed_dim));
+  embed_->ReadRow(from, e);
+  embed_->ResetRow(row, e);
+  if (linear_fm_) {
+    float w = 0;
+    linear_->ReadRow(from, {&w, 1});
+    linear_->ResetRow(row, {&w, 1});
+  }
+}
+
 }  // namespace freshet::rank

@@ -54,6 +54,10 @@ class FtrlModel final : public CtrModel {
   void Restore() override;
   void SaveParams(model::ModelWriter& w) const override;
   Status LoadParams(const model::ModelReader& r) override;
+  Status GrowRows(uint32_t rows) override;
+  // The copy has the weight of `from` with n = 0 (z solved for it): the same prediction, and the
+  // new id's own per-coordinate rate starts fast.
+  void ResetRow(uint32_t row, uint32_t from) override;
 
  private:
   float WeightOf(float z, float n) const;
@@ -104,6 +108,8 @@ class FieldNetModel final : public CtrModel {
   void SaveParams(model::ModelWriter& w) const override;
   Status LoadParams(const model::ModelReader& r) override;
   Status Quantize(EmbedPrecision precision) override;
+  Status GrowRows(uint32_t rows) override;
+  void ResetRow(uint32_t row, uint32_t from) override;
 
  private:
   struct Workspace;

@@ -268,7 +268,7 @@ bool ShopRanker::can_learn(std::string* why) const {
   return true;
 }
 
-LearnReport ShopRanker::Learn(std::span<const JoinedExample> examples) {
+LearnReport ShopRanker::Learn(std::span<const JoinedExample> examples, int64_t expire_after_ms) {
   LearnReport report;
   double loss = 0;
   uint64_t learned = 0;
@@ -278,14 +278,33 @@ LearnReport ShopRanker::Learn(std::span<const JoinedExample> examples) {
     Part* p = parts_[t].get();
     rows.clear();
     labels.clear();
+    int64_t newest_ms = 0;
     for (const JoinedExample& x : examples) {
       if (static_cast<int>(x.target) != t) continue;
       if (p == nullptr || x.features.size() != static_cast<size_t>(p->spec.num_slots())) {
         ++report.skipped;
         continue;
       }
-      for (uint64_t id : x.features) rows.push_back(p->model->RowOf(id));
+      // Admission counts sightings in event time (seconds of the deciding event), the clock of
+      // expiry. A quantized model only looks its rows up (it skips the step below).
+      const size_t at = rows.size();
+      rows.resize(at + x.features.size());
+      const std::span<uint32_t> out(rows.data() + at, x.features.size());
+      const uint64_t step = static_cast<uint64_t>(std::max<int64_t>(1, x.decided_ms / 1000));
+      Result<size_t> admitted = p->model->can_learn()
+                                    ? p->model->ObserveOnline(x.features, step, out)
+                                    : Result<size_t>(size_t{0});
+      if (!admitted.ok()) {  // a table that cannot grow: learn through the rows it has
+        for (size_t j = 0; j < out.size(); ++j) out[j] = p->model->RowOf(x.features[j]);
+      } else {
+        report.admitted += *admitted;
+      }
+      newest_ms = std::max(newest_ms, x.decided_ms);
       labels.push_back(x.label);
+    }
+    if (p != nullptr && expire_after_ms > 0 && newest_ms > 0 && p->model->can_learn()) {
+      report.expired += p->model->ExpireOnline(static_cast<uint64_t>(newest_ms / 1000),
+                                               static_cast<uint64_t>(expire_after_ms / 1000));
     }
     if (labels.empty()) continue;
     const Result<double> step = p->model->LearnEncoded(rows.data(), labels);

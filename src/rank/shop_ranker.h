@@ -19,11 +19,12 @@
 //    new ShopCatalog and swap it (shared_ptr) to add items; an item id beyond the catalog is
 //    scored with unknown category / brand / price.
 //
-// Online updates and new feature ids: a model's FeatureMap is fixed at training (frequency
-// admission over the training set). Learn updates the rows of admitted ids and, for ids first
-// seen online (a new user or item), the field's shared rare row: new ids learn as "an unseen
-// user / item" until the next offline training admits them. This keeps Learn allocation-free in
-// the tables and the clone exact.
+// Online updates and new feature ids: a model's FeatureMap starts as training left it (frequency
+// admission over the training set). Learn counts the ids of the examples it learns and admits
+// those seen the model's min_count times (a new user, item or cross), giving them a row of their
+// own that starts from their field's shared rare row, through which they were scored and learned
+// until then; with expiry on, ids unseen for a while give their rows back. The learner's private
+// copy grows; published copies are clones of it.
 
 #include <cmath>
 #include <cstdint>
@@ -76,6 +77,8 @@ struct Contribution {
 struct LearnReport {
   uint64_t examples[kNumShopTargets] = {};  // learned, per target
   uint64_t skipped = 0;    // examples of a target without a model, or with a wrong feature count
+  uint64_t admitted = 0;   // feature ids that got a row of their own (online admission)
+  uint64_t expired = 0;    // feature ids whose row was freed (age expiry)
   double mean_loss = 0;    // logloss before each step, over the learned examples
 };
 
@@ -155,9 +158,12 @@ class ShopRanker {
 
   // One online step per example on its target's model (FTRL: a proximal step per example;
   // FM / DeepFM / DCN-v2: one Adam batch per target over the examples given). Examples of a
-  // target without a model, or whose model cannot learn (quantized), are skipped. NOT
+  // target without a model, or whose model cannot learn (quantized), are skipped. Feature ids
+  // are admitted online as offline (CtrModel::ObserveOnline: a row of their own once seen the
+  // model's min_count times, starting from their field's rare row); with `expire_after_ms` > 0,
+  // ids unseen for that long in event time lose their row again (CtrModel::ExpireOnline). NOT
   // thread-safe: only on a private Clone.
-  LearnReport Learn(std::span<const JoinedExample> examples);
+  LearnReport Learn(std::span<const JoinedExample> examples, int64_t expire_after_ms = 0);
 
  private:
   struct Part;  // one target's model, spec and featurizer (shop_ranker.cc)

@@ -56,7 +56,8 @@ struct OnlineServeOptions {
   // An item the served model has no row for gets one on its admit_after-th interaction.
   uint32_t admit_after = 1;
   // Items learned online and then unseen for this many days of event time leave the ranking
-  // (Recommender::Forget) until seen again; 0 never.
+  // (Recommender::Forget) until seen again, and the ranker's feature ids unseen as long give
+  // their rows back (rank::ShopRanker::Learn); 0 never.
   double expire_days = 0;
   double learning_rate = 0;   // 0: each model's online default
   // The ranker (--rank) learns from labels joined online (rank::LabelJoiner, with the windows
@@ -386,6 +387,7 @@ class Service {
     std::atomic<uint64_t> joined[rank::kNumShopTargets][2] = {};  // [target][label]
     std::atomic<uint64_t> learned[rank::kNumShopTargets] = {};
     std::atomic<uint64_t> skipped{0}, dropped{0}, steps{0}, publishes{0}, errors{0};
+    std::atomic<uint64_t> admitted{0}, expired{0};  // feature ids, online admission / expiry
     std::atomic<uint64_t> late_anchors{0}, pending_anchors{0};
   } rank_online_;
   std::vector<double> rank_lag_s_;  // ring of join -> published lags; guarded by lag_mu_

@@ -394,7 +394,11 @@ void Service::RankLearnStep(bool publish) {
     rank_queue_.clear();
   }
   if (!batch.empty()) {
-    const rank::LearnReport report = rank_learner_->Learn(batch);
+    const auto expire_ms = static_cast<int64_t>(options_.online.expire_days * 86400000.0);
+    const rank::LearnReport report = rank_learner_->Learn(batch, expire_ms);
+    rank_online_.admitted.fetch_add(report.admitted, std::memory_order_relaxed);
+    rank_online_.expired.fetch_add(report.expired, std::memory_order_relaxed);
+    if (report.admitted + report.expired > 0) ++rank_steps_since_publish_;
     uint64_t learned = 0;
     for (int t = 0; t < rank::kNumShopTargets; ++t) {
       rank_online_.learned[t].fetch_add(report.examples[t], std::memory_order_relaxed);
@@ -494,6 +498,12 @@ void Service::RenderRankMetrics(std::string* out) const {
   line("freshet_rank_late_anchors_total", "counter",
        "Anchors dropped because they arrived after the joiner's watermark.",
        rank_online_.late_anchors.load());
+  line("freshet_rank_features_admitted_total", "counter",
+       "Feature ids (new users, items, crosses) given a row of their own online.",
+       rank_online_.admitted.load());
+  line("freshet_rank_features_expired_total", "counter",
+       "Feature ids whose row was freed after --online-expire-days unseen.",
+       rank_online_.expired.load());
   line("freshet_rank_steps_total", "counter", "Online ranker learning steps.",
        rank_online_.steps.load());
   line("freshet_rank_publishes_total", "counter", "Learned ranker copies published to serving.",

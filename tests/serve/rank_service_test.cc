@@ -536,6 +536,9 @@ TEST_F(RankServiceTest, JoinedClicksAreLearnedOnlineAndPublished) {
   EXPECT_EQ(metrics.find("freshet_rank_learned_total{target=\"click\"} 0"), std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("freshet_rank_publishes_total 1"), std::string::npos) << metrics;
+  // "fan" is new to the models: its id (and its crosses) got rows of their own online.
+  EXPECT_EQ(metrics.find("freshet_rank_features_admitted_total 0"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("freshet_rank_features_admitted_total"), std::string::npos) << metrics;
   Json models(Get("/v1/models").body);
   EXPECT_NE(Str(models.root["rank"].value(), "version").find("online steps"), std::string::npos);
   EXPECT_GT(p_click(), before);
