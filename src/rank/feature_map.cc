@@ -67,7 +67,7 @@ size_t FeatureMap::Expire(uint64_t now) {
         --admitted_;
         ++expired;
       }
-      it = entries_.erase(it);
+      entries_.erase(it++);  // flat_hash_map: erase leaves the other iterators valid
     } else {
       ++it;
     }

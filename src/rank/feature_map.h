@@ -12,9 +12,10 @@
 // Not thread-safe: one writer (the trainer or the online learner), and readers only while no write
 // runs. Training encodes samples to rows once, up front, so the hot loops never touch the map.
 
+#include <absl/container/flat_hash_map.h>
+
 #include <cstdint>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 namespace freshet::rank {
@@ -81,7 +82,10 @@ class FeatureMap {
 
   int num_fields_;
   FeatureMapOptions options_;
-  std::unordered_map<uint64_t, Entry> entries_;
+  // Open addressing (Abseil's SwissTable): a lookup is one probe of a control group and one
+  // entry, where std::unordered_map's nodes cost a chain of cache misses; serving looks up every
+  // feature of every candidate (bench/feature_map_bench.cc, docs/benchmarks.md).
+  absl::flat_hash_map<uint64_t, Entry> entries_;
   std::vector<uint32_t> free_rows_;
   uint32_t next_row_;
   size_t admitted_ = 0;
