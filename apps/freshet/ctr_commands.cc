@@ -449,6 +449,9 @@ int RunShopTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
   meta.holdout = ctr.holdout;
   meta.num_items = data->store->counts().items;
   meta.item_fingerprint = model::ItemFingerprint(*data->store, meta.num_items);
+  if (so.target == rank::ShopTarget::kCart) {
+    meta.buy_delays_ms = rank::BuyDelayQuantiles(samples->train_open_ms, samples->train.labels);
+  }
   Status s = rank::SaveShopModel(flags.out, *ctr_model, *spec, meta);
   if (!s.ok()) return Fail(s);
   fmt::print("{} {}: {} epochs, best {}; {} features admitted, {} rows; ", ctr.task, kind,
@@ -543,6 +546,37 @@ int RunShopEval(const CtrEvalFlags& ctr, const EvalFlags& flags) {
     j.Key("logloss").Double(b.logloss);
     j.Key("GAUC").Double(b.gauc);
     j.EndObject();
+  }
+  if (target == rank::ShopTarget::kCart && !loaded->meta.buy_delays_ms.empty()) {
+    // Carts seen later than at the add: the validation adds still open (not yet bought or
+    // removed) at each age, scored as CartConversion scores them (conditioned on the age) and as
+    // the model scores a fresh add, against whether they were bought after all.
+    j.Key("open_carts").BeginArray();
+    for (const int hours : {1, 6, 24, 48}) {
+      const int64_t age_ms = int64_t{hours} * 3600000;
+      std::vector<float> fresh, aged, labels;
+      for (size_t i = 0; i < p.size(); ++i) {
+        if (samples->valid_open_ms[i] <= age_ms) continue;
+        fresh.push_back(p[i]);
+        aged.push_back(rank::ConditionOnAge(p[i], loaded->meta.buy_delays_ms, age_ms));
+        labels.push_back(samples->valid.labels[i]);
+      }
+      auto mean = [](const std::vector<float>& v) {
+        double s = 0;
+        for (float x : v) s += x;
+        return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+      };
+      j.BeginObject();
+      j.Key("age_hours").Int(hours);
+      j.Key("samples").Uint(labels.size());
+      j.Key("positive_rate").Double(mean(labels));
+      j.Key("mean_p_at_age").Double(mean(aged));
+      j.Key("mean_p_as_fresh_add").Double(mean(fresh));
+      j.Key("logloss_at_age").Double(labels.empty() ? 0.0 : rank::LogLoss(aged, labels));
+      j.Key("logloss_as_fresh_add").Double(labels.empty() ? 0.0 : rank::LogLoss(fresh, labels));
+      j.EndObject();
+    }
+    j.EndArray();
   }
   j.EndObject();
   return PrintJson(j.str(), flags.json_out);

@@ -168,8 +168,12 @@ Status ShopRanker::CartConversion(const feature::FeatureState& state, const Shop
   p->model->PredictEncoded(scratch.rows.data(), cart.size(), scratch.logits);
   double none = 1;
   for (size_t i = 0; i < cart.size(); ++i) {
-    out->items.push_back({cart[i].item, cart[i].added_ms, scratch.logits[i]});
-    none *= 1.0 - scratch.logits[i];
+    // The model's probability is for a fresh add; a line still open after a day is less likely
+    // to be bought (most purchases come soon after the add): condition on its age.
+    const float p_buy = ConditionOnAge(scratch.logits[i], p->meta.buy_delays_ms,
+                                       context.now_ms - cart[i].added_ms);
+    out->items.push_back({cart[i].item, cart[i].added_ms, p_buy});
+    none *= 1.0 - p_buy;
   }
   out->p_converts = static_cast<float>(1.0 - none);
   return Status::OK();

@@ -64,7 +64,8 @@ struct CartReport {
   struct Line {
     ItemId item = kNoId;
     int64_t added_ms = 0;  // when it was (last) carted
-    float p_buy = 0;       // the cart model's probability that this cart add is bought
+    float p_buy = 0;       // the probability that this line is bought within the cart window,
+                           // given that it has been open since added_ms
   };
   std::vector<Line> items;  // the user's current cart, oldest add first
 };
@@ -119,7 +120,9 @@ class ShopRanker {
              std::span<ShopScores> out) const;
 
   // The user's current cart (from the FeatureState) scored by the cart model: each line as the
-  // features of a fresh cart add now, with the rest of the cart as context. FailedPrecondition
+  // features of a fresh cart add now, with the rest of the cart as context, then conditioned on
+  // the line's age (context.now_ms - added_ms: still open that long; ConditionOnAge with the
+  // model's buy delays), so an old, abandoned line scores low. FailedPrecondition
   // without a cart model. An unknown user or an empty cart gives an empty report. Thread-safe.
   Status CartConversion(const feature::FeatureState& state, const ShopCatalog& catalog,
                         UserId user, const ShopContext& context, Scratch& scratch,
