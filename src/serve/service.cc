@@ -1511,11 +1511,14 @@ ApiResponse Service::Activate(const ApiRequest& request) {
   if (parser.parse(request.body).get(doc) || doc.get_object().get(obj)) {
     return Error(request, set.get(), 400,
                  "the body must be a JSON object: {\"files\": [\"model.fmdl\", ...]}, "
-                 "{\"file\": \"model.fmdl\"} or {\"rollback\": true}");
+                 "{\"file\": \"model.fmdl\"}, {\"rollback\": true}, {\"rank\": "
+                 "[\"click.fmdl\", ...]} or {\"rank_rollback\": true}");
   }
   std::vector<std::string> files;
+  std::vector<std::string> rank_files;
   bool single = false;  // "file": replace the model of its kind, keep the others
   bool rollback = false;
+  bool rank_rollback = false;
   for (auto [key, value] : obj) {
     if (key == "file") {
       std::string_view f;
@@ -1538,13 +1541,49 @@ ApiResponse Service::Activate(const ApiRequest& request) {
       bool b = false;
       if (value.get_bool().get(b)) return Error(request, set.get(), 400, "rollback must be true or false");
       rollback = b;
+    } else if (key == "rank") {
+      simdjson::dom::array a;
+      if (value.get_array().get(a)) return Error(request, set.get(), 400, "rank must be an array");
+      for (simdjson::dom::element v : a) {
+        std::string_view f;
+        if (v.get_string().get(f) || f.empty()) {
+          return Error(request, set.get(), 400, "rank must hold non-empty strings");
+        }
+        rank_files.emplace_back(f);
+      }
+      if (rank_files.empty()) return Error(request, set.get(), 400, "rank must name 1 to 3 files");
+    } else if (key == "rank_rollback") {
+      bool b = false;
+      if (value.get_bool().get(b)) {
+        return Error(request, set.get(), 400, "rank_rollback must be true or false");
+      }
+      rank_rollback = b;
     } else {
       return Error(request, set.get(), 400,
-                   "unknown key '" + std::string(key) + "' (file, files, rollback)");
+                   "unknown key '" + std::string(key) +
+                       "' (file, files, rollback, rank, rank_rollback)");
     }
   }
-  if (rollback == !files.empty()) {
-    return Error(request, set.get(), 400, "give either files to load or \"rollback\": true");
+  const int operations = (rollback ? 1 : 0) + (files.empty() ? 0 : 1) + (rank_rollback ? 1 : 0) +
+                         (rank_files.empty() ? 0 : 1);
+  if (operations != 1) {
+    return Error(request, set.get(), 400,
+                 "give one of: files to load, \"rollback\": true, rank files to load, "
+                 "\"rank_rollback\": true");
+  }
+  if (rank_rollback || !rank_files.empty()) {
+    auto swapped = ActivateRanker(rank_files, rank_rollback);
+    if (!swapped.ok()) {
+      const bool nothing = swapped.status().code() == Status::Code::kFailedPrecondition &&
+                           rank_rollback;
+      return Error(request, set.get(), nothing ? 409 : 400,
+                   nothing ? swapped.status().message()
+                           : "not activated: " + swapped.status().message());
+    }
+    JsonWriter w = Begin(request, set.get());
+    w.Key("activated_rank").String(swapped->first->label);
+    w.Key("previous_rank").String(swapped->second ? swapped->second->label : "none");
+    return Done(w);
   }
   std::shared_ptr<const ModelSet> next;
   if (rollback) {

@@ -152,7 +152,8 @@ struct RankSet {
   std::vector<std::string> sources;  // the --rank files
   std::string source_of[rank::kNumShopTargets];  // the --rank file of each target's model
   std::shared_ptr<const rank::ShopRanker> ranker;
-  uint64_t version = 0;       // grows with every publication
+  uint64_t version = 0;       // grows with every publication and activation
+  uint64_t lineage = 0;       // the activation (or load) it descends from: its version
   uint64_t online_steps = 0;  // learning steps in these weights since they were loaded
   // Every label decided by the store's events through this sequence number is in the weights
   // (except those dropped from a full queue): the point a restart restores to.
@@ -300,6 +301,21 @@ class Service {
   // Loads the ranker of `files` (--rank) or, with online learning, the newest rank snapshot
   // learned from them; starts the label joiner. Open only.
   Status LoadRanker(const std::vector<std::string>& files);
+  // The served form of a ranker loaded from `loaded_from` (the --rank `files`, or a snapshot's
+  // files standing for them): labels and each target's source file.
+  std::shared_ptr<RankSet> MakeRankSet(const std::vector<std::string>& files,
+                                       std::unique_ptr<rank::ShopRanker> ranker,
+                                       const std::vector<std::string>& loaded_from,
+                                       uint64_t version, std::string_view suffix);
+  // The online label joiner for `set`'s models; null when online learning is off or the ranker
+  // cannot learn (quantized).
+  std::unique_ptr<rank::LabelJoiner> MakeJoiner(const std::shared_ptr<const RankSet>& set);
+  // POST /v1/models/activate with "rank" (files) or "rank_rollback": serves the ranker of
+  // `files` (or the one before the last activation) from now on and returns it and the one it
+  // replaced. Load errors as ShopRanker::Load and CheckStore; FailedPrecondition for a rollback
+  // with nothing to go back to. The online learner starts over from the new ranker.
+  Result<std::pair<std::shared_ptr<const RankSet>, std::shared_ptr<const RankSet>>>
+  ActivateRanker(const std::vector<std::string>& files, bool rollback);
   // The newest usable rank snapshot for `files`: its model files (same order) and the sequence
   // number its labels were learned through.
   std::optional<std::pair<std::vector<std::string>, uint64_t>> FindRankSnapshot(
@@ -395,6 +411,8 @@ class Service {
 
   mutable std::mutex mu_;  // guards the pointers below (readers copy them and let go)
   std::shared_ptr<const RankSet> rank_;
+  std::shared_ptr<const RankSet> rank_previous_;  // for rollback
+  std::atomic<uint64_t> rank_next_version_{1};
   std::shared_ptr<const ModelSet> current_;
   std::shared_ptr<const ModelSet> previous_;  // for rollback
   std::shared_ptr<const CatalogView> catalog_;

@@ -67,26 +67,62 @@ std::shared_ptr<const RankSet> Service::ranker() const {
   return rank_;
 }
 
+std::shared_ptr<RankSet> Service::MakeRankSet(const std::vector<std::string>& files,
+                                               std::unique_ptr<rank::ShopRanker> ranker,
+                                               const std::vector<std::string>& loaded_from,
+                                               uint64_t version, std::string_view suffix) {
+  auto set = std::make_shared<RankSet>();
+  set->sources = files;
+  set->version = set->lineage = version;
+  set->files = RankFilesLabel(*ranker, loaded_from, files);
+  set->label = fmt::format("r{} {}{}", version, set->files, suffix);
+  set->ranker = std::shared_ptr<const rank::ShopRanker>(std::move(ranker));
+  for (rank::ShopTarget t : kTargets) {
+    const std::string& path = set->ranker->path(t);
+    for (size_t i = 0; i < files.size() && i < loaded_from.size(); ++i) {
+      if (!path.empty() && path == loaded_from[i]) set->source_of[static_cast<int>(t)] = files[i];
+    }
+  }
+  return set;
+}
+
+std::unique_ptr<rank::LabelJoiner> Service::MakeJoiner(
+    const std::shared_ptr<const RankSet>& set) {
+  if (!options_.online.enabled) return nullptr;
+  std::string frozen;
+  if (!set->ranker->can_learn(&frozen)) {
+    // A quantized ranker only serves: without a joiner no rank example is queued or learned.
+    std::fprintf(stderr, "freshet serve: online rank learning is off: %s\n", frozen.c_str());
+    return nullptr;
+  }
+  rank::LabelJoinerOptions jo = set->ranker->joiner_options();
+  jo.allowed_lateness_ms = std::max<int64_t>(0, options_.online.rank_allowed_lateness_ms);
+  for (rank::ShopTarget t : kTargets) jo.enabled[static_cast<int>(t)] = set->ranker->has(t);
+  // Features come from this ranker: its clones share its feature specs, so the ids are the ones
+  // every learned copy reads. The shop catalog never changes after Open.
+  std::shared_ptr<const rank::ShopRanker> featurizer = set->ranker;
+  std::shared_ptr<const rank::ShopCatalog> shop = catalog()->shop;
+  return std::make_unique<rank::LabelJoiner>(
+      jo, [this, featurizer, shop](const rank::JoinEvent& anchor, rank::ShopTarget target,
+                                   std::vector<uint64_t>* out) {
+        featurizer->Features(features_, *shop, anchor, target, out);
+      });
+}
+
 Status Service::LoadRanker(const std::vector<std::string>& files) {
   auto loaded = rank::ShopRanker::Load(files);
   if (!loaded.ok()) return loaded.status().WithContext("--rank");
   FRESHET_RETURN_IF_ERROR((*loaded)->CheckStore(store_).WithContext("--rank"));
-  auto set = std::make_shared<RankSet>();
-  set->sources = files;
-  set->version = 1;
-  set->files = RankFilesLabel(**loaded, files, files);
-  set->label = fmt::format("r1 {}", set->files);
+  std::vector<std::string> loaded_from = files;
+  std::string_view suffix;
   // After a restart, the weights learned online up to the newest rank snapshot.
-  std::vector<std::string> restored_files;
   if (auto snapshot = options_.online.enabled ? FindRankSnapshot(files) : std::nullopt) {
     auto restored = rank::ShopRanker::Load(snapshot->first);
     Status usable = restored.ok() ? (*restored)->CheckStore(store_) : restored.status();
     if (usable.ok()) {
-      set->files = RankFilesLabel(**restored, snapshot->first, files);
-      set->label = fmt::format("r1 {} (restored from snapshot)", set->files);
-      set->through_seq = snapshot->second;
       rank_restored_seq_ = snapshot->second;
-      restored_files = snapshot->first;
+      loaded_from = snapshot->first;
+      suffix = " (restored from snapshot)";
       loaded = std::move(restored);
     } else {
       std::fprintf(stderr,
@@ -94,37 +130,46 @@ Status Service::LoadRanker(const std::vector<std::string>& files) {
                    usable.ToString().c_str());
     }
   }
-  set->ranker = std::shared_ptr<const rank::ShopRanker>(std::move(*loaded));
-  for (rank::ShopTarget t : kTargets) {
-    const std::string& path = set->ranker->path(t);
-    for (size_t i = 0; i < files.size(); ++i) {
-      if (!path.empty() && (path == files[i] || (rank_restored_seq_ && path == restored_files[i]))) {
-        set->source_of[static_cast<int>(t)] = files[i];
-      }
-    }
-  }
+  std::shared_ptr<RankSet> set =
+      MakeRankSet(files, std::move(*loaded), loaded_from, rank_next_version_++, suffix);
+  if (rank_restored_seq_) set->through_seq = *rank_restored_seq_;
   rank_snapshotted_ = set;
-  std::string frozen;
-  if (options_.online.enabled && !set->ranker->can_learn(&frozen)) {
-    // A quantized ranker only serves: without a joiner no rank example is queued or learned.
-    std::fprintf(stderr, "freshet serve: online rank learning is off: %s\n", frozen.c_str());
-  } else if (options_.online.enabled) {
-    rank::LabelJoinerOptions jo = set->ranker->joiner_options();
-    jo.allowed_lateness_ms = std::max<int64_t>(0, options_.online.rank_allowed_lateness_ms);
-    for (rank::ShopTarget t : kTargets) jo.enabled[static_cast<int>(t)] = set->ranker->has(t);
-    // Features come from the loaded ranker: its clones share its feature specs and maps, so the
-    // ids are the ones every learned copy reads. The shop catalog never changes after Open.
-    std::shared_ptr<const rank::ShopRanker> featurizer = set->ranker;
-    std::shared_ptr<const rank::ShopCatalog> shop = catalog()->shop;
-    joiner_ = std::make_unique<rank::LabelJoiner>(
-        jo, [this, featurizer, shop](const rank::JoinEvent& anchor, rank::ShopTarget target,
-                                     std::vector<uint64_t>* out) {
-          featurizer->Features(features_, *shop, anchor, target, out);
-        });
-  }
+  joiner_ = MakeJoiner(set);
   std::lock_guard lock(mu_);
   rank_ = std::move(set);
   return Status::OK();
+}
+
+Result<std::pair<std::shared_ptr<const RankSet>, std::shared_ptr<const RankSet>>>
+Service::ActivateRanker(const std::vector<std::string>& files, bool rollback) {
+  std::shared_ptr<const RankSet> next;
+  if (rollback) {
+    std::lock_guard lock(mu_);
+    if (!rank_previous_) return Status::FailedPrecondition("there is no previous ranker");
+    next = rank_previous_;
+  } else {
+    auto loaded = rank::ShopRanker::Load(files);
+    if (!loaded.ok()) return loaded.status();
+    FRESHET_RETURN_IF_ERROR((*loaded)->CheckStore(store_));
+    next = MakeRankSet(files, std::move(*loaded), files, rank_next_version_++, "");
+  }
+  // The joiner's open anchors carry the features of the ranker they were made for: a new ranker
+  // starts a new joiner, and the examples waiting for the old one are dropped (counted).
+  std::lock_guard ingest(ingest_mu_);
+  joiner_ = MakeJoiner(next);
+  size_t dropped = 0;
+  {
+    std::lock_guard lock(learn_mu_);
+    dropped = rank_queue_.size();
+    rank_queue_.clear();
+  }
+  rank_online_.dropped.fetch_add(dropped, std::memory_order_relaxed);
+  rank_online_.pending_anchors.store(0, std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  std::shared_ptr<const RankSet> before = rank_;
+  rank_previous_ = rank_;
+  rank_ = next;
+  return std::make_pair(next, before);
 }
 
 // ---- the second stage
@@ -371,8 +416,8 @@ void Service::RankLearnStep(bool publish) {
   std::shared_ptr<const RankSet> current = ranker();
   if (!current || !current->ranker->can_learn()) return;  // a quantized ranker: serving only
   if (!rank_learner_ || current != rank_learning_from_) {
-    // First step, or the served ranker is not the one this learner descends from (nothing
-    // replaces it today but this learner's own publications, which set rank_learning_from_).
+    // First step, or the served ranker is not the one this learner last published: an
+    // activation or rollback replaced it, and learning starts over from what is served.
     rank_learner_ = current->ranker->Clone();
     rank_learning_from_ = current;
     rank_steps_since_publish_ = 0;
@@ -421,11 +466,12 @@ void Service::RankLearnStep(bool publish) {
     return;
   }
   auto set = std::make_shared<RankSet>();
+  set->lineage = current->lineage;
   set->sources = current->sources;
   std::copy(std::begin(current->source_of), std::end(current->source_of), set->source_of);
   set->files = current->files;
   set->ranker = std::shared_ptr<const rank::ShopRanker>(std::move(copy));
-  set->version = current->version + 1;
+  set->version = rank_next_version_++;
   set->online_steps = current->online_steps + rank_steps_since_publish_;
   set->through_seq = rank_learned_through_seq_;
   set->label =
@@ -433,6 +479,8 @@ void Service::RankLearnStep(bool publish) {
   std::shared_ptr<const RankSet> published = set;
   {
     std::lock_guard lock(mu_);
+    // An activation (or rollback) since the learner copied its base wins: drop this copy.
+    if (!rank_ || rank_->lineage != current->lineage) return;
     rank_ = published;
   }
   rank_learning_from_ = published;

@@ -599,6 +599,59 @@ TEST_F(RankServiceTest, LearnedRankerWeightsAndLaterLabelsSurviveARestart) {
   EXPECT_EQ(service_->rank_restored_from_seq(), 0u);
 }
 
+// A retrained ranker is swapped in without a restart, and rolled back; a file that does not load
+// leaves the served ranker alone.
+TEST_F(RankServiceTest, ARankerIsActivatedAndRolledBackWhileServing) {
+  OpenAll(/*online=*/true);
+  auto rank_version = [&] {
+    Json models(Get("/v1/models").body);
+    return Str(models.root["rank"].value(), "version");
+  };
+  auto p_buy_is_null = [&] {
+    ApiResponse r = Post("/v1/score", "{\"user\":\"fan\",\"items\":[\"i000011\"]}");
+    EXPECT_EQ(r.status, 200) << r.body;
+    Json j(r.body);
+    return IsNull(j.root["scores"].at(0).value(), "p_buy");
+  };
+  const std::string first = rank_version();
+  EXPECT_FALSE(p_buy_is_null());
+  EXPECT_EQ(Post("/v1/models/activate", "{\"rank_rollback\":true}").status, 409)
+      << "nothing to roll back to yet";
+
+  ApiResponse r = Post("/v1/models/activate",
+                       "{\"rank\":[\"" + shop_->click_file + "\"]}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json activated(r.body);
+  EXPECT_EQ(Str(activated.root, "previous_rank"), first);
+  const std::string second = Str(activated.root, "activated_rank");
+  EXPECT_EQ(second.find("buy:"), std::string::npos) << second;
+  EXPECT_EQ(rank_version(), second);
+  EXPECT_TRUE(p_buy_is_null()) << "the activated ranker has no buy model";
+
+  ApiResponse bad = Post("/v1/models/activate", "{\"rank\":[\"" + shop_->swing_file + "\"]}");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("not activated"), std::string::npos) << bad.body;
+  EXPECT_EQ(rank_version(), second);
+  EXPECT_EQ(Post("/v1/models/activate",
+                 "{\"rank\":[\"" + shop_->click_file + "\"],\"rollback\":true}").status,
+            400)
+      << "one operation per request";
+
+  ASSERT_EQ(Post("/v1/models/activate", "{\"rank_rollback\":true}").status, 200);
+  EXPECT_EQ(rank_version(), first);
+  EXPECT_FALSE(p_buy_is_null());
+  // Learning goes on from the ranker served now.
+  std::string events;
+  int64_t ts = Later(20);
+  for (int round = 0; round < 5; ++round, ts += 3600 * 1000) {
+    events += "{\"user\":\"swapper\",\"item\":\"i000011\",\"type\":\"impression\",\"value\":1,"
+              "\"ts\":" + std::to_string(ts) + "}\n";
+  }
+  ASSERT_EQ(Post("/v1/events", events).status, 200);
+  ASSERT_TRUE(service_->LearnNow().ok());
+  EXPECT_NE(rank_version().find("online steps"), std::string::npos) << rank_version();
+}
+
 // An impression still waiting for its label when the server stops is joined after the restart.
 TEST_F(RankServiceTest, AnAnchorOpenAtARestartIsJoinedAfterIt) {
   OpenAll(/*online=*/true);
