@@ -40,8 +40,15 @@ struct ShopRanker::Part {
   void Encode(const feature::FeatureState& state, const ShopCatalog& catalog, const SampleKey& key,
               size_t i, ShopRanker::Scratch& scratch, SpecScratch& spec_scratch) const {
     const size_t f = static_cast<size_t>(spec.num_slots());
-    spec.Build(state, catalog, key, spec_scratch, std::span<uint64_t>(scratch.ids.data() + i * f, f));
-    for (size_t j = 0; j < f; ++j) scratch.rows[i * f + j] = model->RowOf(scratch.ids[i * f + j]);
+    spec.Build(state, catalog, key, spec_scratch,
+               std::span<uint64_t>(scratch.ids.data() + i * f, f));
+    // The user's features repeat from one candidate to the next: look each new id up once.
+    const uint64_t* ids = scratch.ids.data() + i * f;
+    uint32_t* rows = scratch.rows.data() + i * f;
+    for (size_t j = 0; j < f; ++j) {
+      const bool repeated = i > 0 && ids[j] == scratch.ids[(i - 1) * f + j];
+      rows[j] = repeated ? scratch.rows[(i - 1) * f + j] : model->RowOf(ids[j]);
+    }
   }
 };
 
@@ -126,6 +133,7 @@ void ShopRanker::Score(const feature::FeatureState& state, const ShopCatalog& ca
                        Scratch& scratch, std::span<ShopScores> out) const {
   for (ShopScores& s : out) s = ShopScores{};
   SpecScratch& spec_scratch = scratch.spec;
+  spec_scratch.BeginCall();  // one read of the user's state for all candidates and targets
   for (int t = 0; t < kNumShopTargets; ++t) {
     const Part* p = parts_[t].get();
     if (p == nullptr || items.empty()) continue;
@@ -144,6 +152,7 @@ void ShopRanker::Score(const feature::FeatureState& state, const ShopCatalog& ca
     p->model->PredictEncoded(scratch.rows.data(), items.size(), scratch.logits);
     for (size_t i = 0; i < items.size(); ++i) *Slot(out[i], target) = scratch.logits[i];
   }
+  spec_scratch.EndCall();
 }
 
 Status ShopRanker::CartConversion(const feature::FeatureState& state, const ShopCatalog& catalog,
@@ -161,10 +170,12 @@ Status ShopRanker::CartConversion(const feature::FeatureState& state, const Shop
   scratch.rows.resize(cart.size() * f);
   scratch.logits.resize(cart.size());
   SpecScratch& spec_scratch = scratch.spec;
+  spec_scratch.BeginCall();
   for (size_t i = 0; i < cart.size(); ++i) {
     p->Encode(state, catalog, {user, cart[i].item, context.now_ms, 0.0f}, i, scratch,
               spec_scratch);
   }
+  spec_scratch.EndCall();
   p->model->PredictEncoded(scratch.rows.data(), cart.size(), scratch.logits);
   double none = 1;
   for (size_t i = 0; i < cart.size(); ++i) {

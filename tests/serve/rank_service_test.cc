@@ -592,7 +592,10 @@ TEST_F(RankServiceTest, LearnedRankerWeightsAndLaterLabelsSurviveARestart) {
             std::string::npos)
       << metrics;
   ASSERT_TRUE(service_->LearnNow().ok());
-  EXPECT_GT(p_click("keeper"), learned);
+  const std::string relearned = Get("/metrics").body;
+  EXPECT_NE(relearned.find("freshet_rank_learned_total{target=\"click\"} 10"), std::string::npos)
+      << relearned;
+  EXPECT_NE(p_click("keeper"), learned);
 
   // Other --rank files than the snapshot's: it is not used.
   Open({shop_->click_file}, /*online=*/true, 5, snapshots.path().string());
