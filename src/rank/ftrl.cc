@@ -21,6 +21,7 @@ void AtomicStore(float& x, float v) {
 }  // namespace
 
 Status FtrlModel::Init(int fields, uint32_t rows) {
+  weights_valid_.store(false, std::memory_order_relaxed);
   rows_ = rows;
   num_fields_ = fields;
   z_.assign(static_cast<size_t>(rows) + 1, 0.0f);
@@ -51,6 +52,9 @@ float FtrlModel::Learn(const uint32_t* rows, float label) {
   }
   const float p = 1.0f / (1.0f + std::exp(-static_cast<float>(logit)));
   const float g = p - label;  // d loss / d w_i for every active coordinate (x_i = 1)
+  if (weights_valid_.load(std::memory_order_relaxed)) {
+    weights_valid_.store(false, std::memory_order_relaxed);
+  }
   const float g2 = g * g;
   const float alpha = options_.ftrl_alpha;
   for (int i = 0; i <= f; ++i) {
@@ -95,12 +99,14 @@ double FtrlModel::TrainEpoch(const uint32_t* rows, std::span<const float> labels
 void FtrlModel::PredictRows(const uint32_t* rows, size_t n, std::span<float> logits,
                             int threads) const {
   const int f = num_fields_;
-  const float bias = Weight(rows_);
+  const bool cached = weights_valid_.load(std::memory_order_relaxed);
+  auto weight = [&](uint32_t c) { return cached ? weights_[c] : Weight(c); };
+  const float bias = weight(rows_);
   nn::ThreadPool pool(threads);
   pool.ParallelFor(n, [&](int, size_t b0, size_t b1) {
     for (size_t s = b0; s < b1; ++s) {
       float logit = bias;
-      for (int i = 0; i < f; ++i) logit += Weight(rows[s * f + i]);
+      for (int i = 0; i < f; ++i) logit += weight(rows[s * f + i]);
       logits[s] = logit;
     }
   });
@@ -112,6 +118,7 @@ void FtrlModel::Snapshot() {
 }
 
 void FtrlModel::Restore() {
+  weights_valid_.store(false, std::memory_order_relaxed);
   z_ = saved_z_;
   n_ = saved_n_;
 }
@@ -124,6 +131,9 @@ void FtrlModel::SaveParams(model::ModelWriter& w) const {
 Status FtrlModel::LoadParams(const model::ModelReader& r) {
   FRESHET_ASSIGN_OR_RETURN(z_, r.F32("ftrl.z", z_.size()));
   FRESHET_ASSIGN_OR_RETURN(n_, r.F32("ftrl.n", n_.size()));
+  weights_.resize(z_.size());
+  for (size_t c = 0; c < z_.size(); ++c) weights_[c] = WeightOf(z_[c], n_[c]);
+  weights_valid_.store(true, std::memory_order_relaxed);
   return Status::OK();
 }
 
@@ -139,6 +149,7 @@ Status FtrlModel::ExplainRows(const uint32_t* rows, std::span<float> contributio
 }
 
 Status FtrlModel::GrowRows(uint32_t rows) {
+  weights_valid_.store(false, std::memory_order_relaxed);
   if (rows <= rows_) return Status::OK();
   // The bias is the last coordinate: it moves to the new end, and its old place becomes a row.
   const float bias_z = z_[rows_], bias_n = n_[rows_];
@@ -152,6 +163,7 @@ Status FtrlModel::GrowRows(uint32_t rows) {
 }
 
 void FtrlModel::ResetRow(uint32_t row, uint32_t from) {
+  weights_valid_.store(false, std::memory_order_relaxed);
   const CtrOptions& o = options_;
   const float w = Weight(from);
   // WeightOf(z, 0) = -(z - sign(z) l1) / (beta / alpha + l2) = w for this z (and 0 for w = 0).

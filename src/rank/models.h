@@ -67,6 +67,11 @@ class FtrlModel final : public CtrModel {
   std::vector<float> z_;  // rows_ + 1 coordinates, the bias last
   std::vector<float> n_;
   std::vector<float> saved_z_, saved_n_;
+  // Every coordinate's weight, computed when the model is read (Load, Clone: the copies that
+  // serve) so that scoring reads one float per feature instead of solving for it from z and n;
+  // dropped by the first change of z or n (Learn, Restore, GrowRows, ResetRow).
+  std::vector<float> weights_;
+  std::atomic<bool> weights_valid_{false};
 };
 
 // FM, DeepFM and DCN-v2 share one network over the field embeddings x0 = [e_1 .. e_F]:

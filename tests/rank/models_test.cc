@@ -201,6 +201,36 @@ TEST_P(CtrModelFileTest, IdsAdmittedOnlineGetOwnRowsAndExpire) {
   EXPECT_NEAR(predict(rows, model), rare, 1e-6) << "the reused row starts over from the rare row";
 }
 
+// A model read from a file or copied serves from cached weights (FTRL) or its tables; what it
+// learns afterwards must show in its next predictions.
+TEST_P(CtrModelFileTest, ALoadedOrCopiedModelPredictsWhatItLearnsNext) {
+  const CtrDataset train = SyntheticSet(2000, 21);
+  CtrOptions o = SmallOptions(GetParam());
+  o.epochs = 1;
+  auto model = CreateCtrModel(GetParam(), o);
+  ASSERT_TRUE(model.ok());
+  ASSERT_TRUE((*model)->Fit(train, nullptr, FitOptions{}).ok());
+  freshet::testing::TempDir dir;
+  ASSERT_TRUE((*model)->Save(dir.Sub("m.fmdl")).ok());
+  auto loaded = CtrModel::Load(dir.Sub("m.fmdl"));
+  ASSERT_TRUE(loaded.ok());
+  auto copied = (*model)->Clone();
+  ASSERT_TRUE(copied.ok());
+  const size_t f = static_cast<size_t>((*model)->num_fields());
+  std::vector<uint32_t> rows(f);
+  for (size_t j = 0; j < f; ++j) rows[j] = (*model)->RowOf(train.features[j]);
+  for (CtrModel* m : {loaded->get(), copied->get()}) {
+    float before = 0, after = 0;
+    m->PredictEncoded(rows.data(), 1, {&before, 1});
+    const std::vector<float> ones(4, 1.0f);
+    std::vector<uint32_t> batch;
+    for (int i = 0; i < 4; ++i) batch.insert(batch.end(), rows.begin(), rows.end());
+    for (int step = 0; step < 5; ++step) ASSERT_TRUE(m->LearnEncoded(batch.data(), ones).ok());
+    m->PredictEncoded(rows.data(), 1, {&after, 1});
+    EXPECT_GT(after, before);
+  }
+}
+
 TEST_P(CtrModelFileTest, CorruptOrTruncatedFileIsRejected) {
   const CtrDataset train = SyntheticSet(1000, 13);
   CtrOptions o = SmallOptions(GetParam());
