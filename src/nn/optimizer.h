@@ -37,6 +37,13 @@ class Adam {
   // next batch). Parameters that grew rows since the last Step get zero moments for the new rows.
   // With a pool, element ranges are updated concurrently.
   void Step(ThreadPool* pool = nullptr);
+  // Step split for a caller that folds it into a ThreadPool::Run of its own beside other
+  // per-worker work: BeginStep once on one thread (sizes the moments, counts the step), then
+  // StepPart(part, parts) on every worker `part` of `parts`, after the BeginStep is visible to it.
+  // The parts are ForEachValueRangePart's, those of WorkerGradients::ReducePart, so a worker may
+  // reduce its part of the gradients and step the same part with no barrier between.
+  void BeginStep();
+  void StepPart(int part, int parts);
 
   void set_learning_rate(float lr) { options_.learning_rate = lr; }
   const AdamOptions& options() const { return options_; }
@@ -48,6 +55,11 @@ class Adam {
   int64_t steps_ = 0;
   std::vector<Matrix<T>> m_;  // first moments, per param
   std::vector<Matrix<T>> v_;  // second moments
+  // This step's bias-corrected rate and epsilon (set by BeginStep).
+  T lr_t_ = 0;
+  T eps_t_ = 0;
+
+  void Update(Param<T>& p, size_t begin, size_t end);
 };
 
 // Scales all grads so that their global L2 norm is at most max_norm; returns the norm before

@@ -1,5 +1,7 @@
 #include "nn/thread_pool.h"
 
+#include <immintrin.h>
+
 #include <cassert>
 
 namespace freshet::nn {
@@ -107,6 +109,39 @@ void ThreadPool::ParallelFor(size_t n,
     auto [begin, end] = SplitRange(n, parts, w);
     if (begin < end) fn(w, begin, end);
   });
+}
+
+bool Barrier::Wait() {
+  if (broken_.load(std::memory_order_acquire)) return false;
+  if (parties_ == 1) return true;
+  const uint32_t round = round_.load(std::memory_order_acquire);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == parties_) {
+    // The last to arrive opens the next round. arrived_ is reset before round_ moves, so no party
+    // of the next round can count itself into this one.
+    arrived_.store(0, std::memory_order_relaxed);
+    round_.fetch_add(1, std::memory_order_release);
+    round_.notify_all();
+    return !broken_.load(std::memory_order_acquire);
+  }
+  // About 20-50 us of spinning before sleeping: long enough for a loaded peer's phase to end,
+  // short enough not to hold a core the peer (or another process) needs.
+  constexpr int kSpins = 2000;
+  for (int i = 0; i < kSpins; ++i) {
+    if (round_.load(std::memory_order_acquire) != round) {
+      return !broken_.load(std::memory_order_acquire);
+    }
+    _mm_pause();
+  }
+  while (round_.load(std::memory_order_acquire) == round) {
+    round_.wait(round, std::memory_order_acquire);
+  }
+  return !broken_.load(std::memory_order_acquire);
+}
+
+void Barrier::Break() {
+  broken_.store(true, std::memory_order_release);
+  round_.fetch_add(1, std::memory_order_release);
+  round_.notify_all();
 }
 
 }  // namespace freshet::nn
