@@ -1,5 +1,8 @@
 #include <algorithm>
+#include <bit>
+#include <cassert>
 #include <cmath>
+#include <cstring>
 #include <optional>
 
 #include "model/model_file.h"
@@ -28,6 +31,62 @@ bool MlpInBf16(const CtrOptions& o, const std::vector<nn::Linear<float>>& mlp) {
   if (!o.mlp_bf16 || mlp.empty() || !nn::bf16::Supported()) return false;
   return std::all_of(mlp.begin(), mlp.end(),
                      [](const auto& l) { return l.in() % 2 == 0 && l.out() % 2 == 0; });
+}
+
+// One (sample, field) entry of a training batch: the row it uses and where its gradient is.
+struct RowEntry {
+  uint32_t row;
+  uint32_t at;  // TrainEpoch: worker * entries per worker + entry index in that worker's piece
+};
+
+// Concatenates `lists` into `out`, sorted by row and
+// stable (entries of one row keep their order): a least-significant-digit radix sort, 11 bits a
+// pass, as many passes as `rows` (the largest row + 1) needs. The batch's rows then come in table
+// order, each row's entries together. `scratch` and `counts` are reused buffers.
+void SortByRow(std::span<const std::span<const RowEntry>> lists, uint32_t rows,
+               std::vector<RowEntry>& out, std::vector<RowEntry>& scratch,
+               std::vector<uint32_t>& buckets) {
+  constexpr int kBits = 11;
+  constexpr uint32_t kBuckets = 1u << kBits;
+  size_t n = 0;
+  for (const auto& list : lists) n += list.size();
+  out.resize(n);
+  scratch.resize(n);
+  buckets.resize(kBuckets);
+  const int bits = std::max(1, static_cast<int>(std::bit_width(rows > 0 ? rows - 1 : 0u)));
+  const int passes = (bits + kBits - 1) / kBits;
+  // Pass p reads the lists (p = 0) or the previous pass's output and writes the other buffer;
+  // with an odd number of passes the last one lands in `out`.
+  std::vector<RowEntry>* to = passes % 2 == 1 ? &out : &scratch;
+  std::vector<RowEntry>* from = nullptr;
+  for (int p = 0; p < passes; ++p) {
+    const int shift = p * kBits;
+    std::fill(buckets.begin(), buckets.end(), 0u);
+    const auto digit = [&](const RowEntry& e) { return (e.row >> shift) & (kBuckets - 1); };
+    if (p == 0) {
+      for (const auto& list : lists) {
+        for (const RowEntry& e : list) ++buckets[digit(e)];
+      }
+    } else {
+      for (const RowEntry& e : *from) ++buckets[digit(e)];
+    }
+    uint32_t sum = 0;
+    for (uint32_t& b : buckets) {
+      const uint32_t c = b;
+      b = sum;
+      sum += c;
+    }
+    RowEntry* dst = to->data();
+    if (p == 0) {
+      for (const auto& list : lists) {
+        for (const RowEntry& e : list) dst[buckets[digit(e)]++] = e;
+      }
+    } else {
+      for (const RowEntry& e : *from) dst[buckets[digit(e)]++] = e;
+    }
+    from = to;
+    to = to == &out ? &scratch : &out;
+  }
 }
 
 // The MLP's weights in the bf16 layouts of nn/bf16_gemm.h, packed once per step (Adam changes
@@ -74,11 +133,7 @@ struct FieldNetModel::Workspace {
         dx0(static_cast<Eigen::Index>(max_rows), m.dim_),
         dh(static_cast<Eigen::Index>(max_rows), m.dim_),
         dh2(static_cast<Eigen::Index>(max_rows), m.dim_),
-        labels(max_rows),
-        embed_grad(m.options_.embed_dim),
-        linear_grad(1),
-        owned_embed(m.options_.embed_dim),
-        owned_linear(1) {
+        labels(max_rows) {
     const auto r = static_cast<Eigen::Index>(max_rows);
     for (size_t l = 0; l < m.cross_.size(); ++l) {
       h.emplace_back(r, m.dim_);
@@ -105,11 +160,19 @@ struct FieldNetModel::Workspace {
   MatrixF dx0, dh, dh2;
   std::vector<MatrixF> da;
   std::vector<float> labels;
-  nn::SparseGrad embed_grad;
-  nn::SparseGrad linear_grad;
-  // TrainEpoch: the batch's summed row gradients of the rows this worker applies.
-  nn::SparseGrad owned_embed;
-  nn::SparseGrad owned_linear;
+  // TrainEpoch. Backward leaves each (sample, field) entry's row gradient where it is: the
+  // embedding's in dx0 (entry e = i * fields + j at dx0.data() + e * embed_dim), the linear
+  // weight's in d_linear[e]; and deals the entries out to the workers that apply their rows:
+  // by_owner[o][0 .. owned[o]) are, in order, the entries whose row has row % owners == o.
+  int owners = 1;
+  uint32_t entry_base = 0;  // RowEntry::at of entry 0: worker << entry_shift
+  std::vector<std::vector<RowEntry>> by_owner;
+  std::vector<size_t> owned;
+  std::vector<float> d_linear;
+  // This worker's rows of the batch sorted by row (SortByRow), and its scratch.
+  std::vector<RowEntry> sorted, sort_scratch;
+  std::vector<uint32_t> sort_counts;
+  std::vector<float> row_grad;  // one row's summed gradient
   // The bf16 MLP (MlpInBf16): the weights packed for this step, shared, or null for the float
   // path; and per layer its input and output gradient in the layouts the products read.
   const PackedMlp* packed = nullptr;
@@ -308,13 +371,18 @@ double FieldNetModel::Backward(size_t m, const float* labels, float scale, Works
     dx0.setZero();
   }
   if (linear_fm_) FmInteraction<float>::Backward(x0, f, k, dlogit, dx0, nn::InputGrad::kAdd);
+  // The row gradients stay in dx0 (and d_linear); TrainEpoch's owners sum and apply them.
+  const auto owners = static_cast<uint32_t>(ws.owners);
+  std::fill(ws.owned.begin(), ws.owned.end(), 0);
   for (size_t i = 0; i < m; ++i) {
-    const float* g = dx0.row(static_cast<Eigen::Index>(i)).data();
     const float d = dlogit(static_cast<Eigen::Index>(i), 0);
     for (int j = 0; j < f; ++j) {
-      const uint32_t r = ws.rows[i * f + j];
-      ws.embed_grad.Add(r, {g + static_cast<size_t>(j) * k, static_cast<size_t>(k)});
-      if (linear_fm_) ws.linear_grad.Row(r)[0] += d;
+      const size_t e = i * f + j;
+      const uint32_t r = ws.rows[e];
+      // Appended without a branch on the owner (a coin flip per entry for the predictor).
+      const uint32_t o = r % owners;
+      ws.by_owner[o][ws.owned[o]++] = {r, ws.entry_base + static_cast<uint32_t>(e)};
+      if (linear_fm_) ws.d_linear[e] = d;
     }
   }
   return loss;
@@ -324,86 +392,153 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
                                  std::span<const uint32_t> order, int epoch, int threads,
                                  const FitOptions& fit) {
   nn::ThreadPool pool(threads);
+  const int workers = pool.size();
   const int f = fields();
+  const size_t k = static_cast<size_t>(options_.embed_dim);
   const size_t batch = static_cast<size_t>(options_.batch_size);
-  const size_t per_worker = (batch + pool.size() - 1) / pool.size();
+  const size_t per_worker = (batch + workers - 1) / workers;
+  // RowEntry::at = worker << entry_shift | entry, so that the owner finds an entry's gradient
+  // with a shift and a mask.
+  const int entry_shift = std::bit_width(std::bit_ceil(per_worker * f) - 1);
+  const uint32_t entry_mask = (uint32_t{1} << entry_shift) - 1;
+  assert(static_cast<uint64_t>(workers) << entry_shift <= UINT32_MAX);
   std::vector<std::unique_ptr<Workspace>> ws;
-  for (int w = 0; w < pool.size(); ++w)
+  for (int w = 0; w < workers; ++w) {
     ws.push_back(std::make_unique<Workspace>(*this, per_worker));
-  nn::WorkerGradients<float> grads(*params_, pool.size());
-  std::vector<double> loss(static_cast<size_t>(pool.size()), 0.0);
+    Workspace& s = *ws.back();
+    s.owners = workers;
+    s.entry_base = static_cast<uint32_t>(w) << entry_shift;
+    s.by_owner.assign(static_cast<size_t>(workers), std::vector<RowEntry>(per_worker * f));
+    s.owned.assign(static_cast<size_t>(workers), 0);
+    if (linear_fm_) s.d_linear.resize(per_worker * f);
+    s.row_grad.resize(k);
+  }
+  std::vector<std::vector<std::span<const RowEntry>>> parts(static_cast<size_t>(workers));
+  nn::WorkerGradients<float> grads(*params_, workers);
+  grads.Reshape();
+  std::vector<double> loss(static_cast<size_t>(workers), 0.0);
   std::optional<PackedMlp> packed;
   if (MlpInBf16(options_, mlp_)) {
     packed.emplace(mlp_, /*training=*/true);
     for (auto& s : ws) s->packed = &*packed;
   }
+  // One wake-up of the workers per epoch: each runs every step's phases, with barriers between
+  // the phases that read what others wrote (on a loaded machine every wake-up of a worker can
+  // wait for a time slice; a barrier between running threads costs about a microsecond).
+  nn::Barrier barrier(workers);
   double total = 0;
-  for (size_t start = 0; start < order.size(); start += batch) {
-    const size_t b = std::min(batch, order.size() - start);
-    const float scale = 1.0f / static_cast<float>(b);
-    // Phases that do not depend on each other share a Run: on a loaded machine every wake-up of
-    // a worker can wait for a time slice.
-    grads.Reshape();
-    pool.Run([&](int w) {
-      grads.ZeroPart(w, pool.size());
-      if (!packed) return;
-      const auto [j0, j1] = nn::SplitRange(packed->jobs(), pool.size(), w);
-      for (size_t j = j0; j < j1; ++j) packed->Pack(mlp_, j);
-    });
-    pool.ParallelFor(b, [&](int w, size_t b0, size_t b1) {
+  pool.Run([&](int w) {
+    try {
       Workspace& s = *ws[w];
-      const size_t m = b1 - b0;
-      for (size_t i = 0; i < m; ++i) {
-        const uint32_t sample = order[start + b0 + i];
-        std::copy_n(rows + static_cast<size_t>(sample) * f, f, s.rows.data() + i * f);
-        s.labels[i] = labels[sample];
-      }
-      Forward(m, s);
-      loss[w] = Backward(m, s.labels.data(), scale, s, grads.sink(w));
-    });
-    // Row updates: worker w applies the rows r with r % workers == w, each once with its gradient
-    // summed over the whole batch (as one thread would, and as PyTorch's SparseAdam: one lazy-Adam
-    // step per row and batch, whatever the thread count), so no two threads update one row and
-    // the tables' step counts need no atomic add (ApplyGradientsExclusive).
-    pool.Run([&](int w) {
-      const auto parts = static_cast<uint32_t>(pool.size());
-      Workspace& s = *ws[w];
-      for (const auto& other : ws) {
-        for (size_t i = 0; i < other->embed_grad.size(); ++i) {
-          const uint32_t r = other->embed_grad.id(i);
-          if (r % parts == static_cast<uint32_t>(w)) {
-            s.owned_embed.Add(r, other->embed_grad.grad(i));
+      // The gradients start at zero; after that each step zeroes its part once Adam read it.
+      grads.ZeroPart(w, workers);
+      for (size_t start = 0; start < order.size(); start += batch) {
+        const size_t b = std::min(batch, order.size() - start);
+        const float scale = 1.0f / static_cast<float>(b);
+        // 1. This step's weights in bf16, shared out by matrix. (The barrier also orders the
+        // last step's updates and zeroing, and worker 0's reading of the losses, before phase 2.)
+        if (packed) {
+          const auto [j0, j1] = nn::SplitRange(packed->jobs(), workers, w);
+          for (size_t j = j0; j < j1; ++j) packed->Pack(mlp_, j);
+        }
+        if (!barrier.Wait()) return;
+        // 2. Forward and backward over this worker's piece of the batch.
+        const auto [b0, b1] = nn::SplitRange(b, workers, w);
+        const size_t m = b1 - b0;
+        // The samples are scattered over the training set: fetch a few ahead.
+        constexpr size_t kAheadSamples = 16;
+        const size_t sample_bytes = static_cast<size_t>(f) * sizeof(uint32_t);
+        for (size_t i = 0; i < m; ++i) {
+          if (i + kAheadSamples < m) {
+            const uint32_t ahead = order[start + b0 + i + kAheadSamples];
+            const char* p = reinterpret_cast<const char*>(rows + static_cast<size_t>(ahead) * f);
+            for (size_t byte = 0; byte < sample_bytes; byte += 64) __builtin_prefetch(p + byte);
+            __builtin_prefetch(p + sample_bytes - 1);
+            __builtin_prefetch(labels.data() + ahead);
+          }
+          const uint32_t sample = order[start + b0 + i];
+          std::memcpy(s.rows.data() + i * f, rows + static_cast<size_t>(sample) * f, sample_bytes);
+          s.labels[i] = labels[sample];
+        }
+        if (m > 0) {
+          Forward(m, s);
+          loss[w] = Backward(m, s.labels.data(), scale, s, grads.sink(w));
+        } else {
+          std::fill(s.owned.begin(), s.owned.end(), 0);
+        }
+        if (w == 0) adam_->BeginStep();
+        if (!barrier.Wait()) return;
+        // 3. Row updates: worker w applies the rows r with r % workers == w, each once with its
+        // gradient summed over the whole batch (as one thread would, and as PyTorch's SparseAdam:
+        // one lazy-Adam step per row and batch, whatever the thread count), so no two threads
+        // update one row and the tables' step counts need no atomic add
+        // (ApplyGradientExclusive). Entries are summed in worker order, then sample order:
+        // deterministic for a given thread count.
+        std::vector<std::span<const RowEntry>>& lists = parts[w];
+        lists.clear();
+        for (const auto& other : ws) lists.emplace_back(other->by_owner[w].data(), other->owned[w]);
+        SortByRow(lists, embed_->rows(), s.sorted, s.sort_scratch, s.sort_counts);
+        // Rows come in table order, each with its entries together; fetch rows ahead of the
+        // updates (the tables are far larger than the cache).
+        constexpr size_t kAhead = 16;
+        const std::vector<RowEntry>& sorted = s.sorted;
+        float* g = s.row_grad.data();
+        for (size_t i = 0; i < sorted.size();) {
+          const uint32_t r = sorted[i].row;
+          // Sums in entry order (worker, then sample): deterministic for a thread count.
+          std::fill_n(g, k, 0.0f);
+          float lin = 0;
+          for (; i < sorted.size() && sorted[i].row == r; ++i) {
+            if (i + kAhead < sorted.size()) {
+              const RowEntry& ahead = sorted[i + kAhead];
+              embed_->Prefetch(ahead.row, /*for_update=*/true);
+              if (linear_fm_) linear_->Prefetch(ahead.row, /*for_update=*/true);
+              // Half the gradients were written by another worker, into its cache.
+              const Workspace& at = *ws[ahead.at >> entry_shift];
+              __builtin_prefetch(at.dx0.data() + static_cast<size_t>(ahead.at & entry_mask) * k);
+            }
+            const Workspace& from = *ws[sorted[i].at >> entry_shift];
+            const uint32_t e = sorted[i].at & entry_mask;
+            const float* d = from.dx0.data() + static_cast<size_t>(e) * k;
+            for (size_t j = 0; j < k; ++j) g[j] += d[j];
+            if (linear_fm_) lin += from.d_linear[e];
+          }
+          embed_->ApplyGradientExclusive(r, {g, k});
+          if (linear_fm_) linear_->ApplyGradientExclusive(r, {&lin, 1});
+        }
+        // Dense weights: this worker's element range, reduced, stepped and zeroed for the next
+        // step (the three use the same ranges, so no barrier between them).
+        grads.ReducePart(w, workers);
+        adam_->StepPart(w, workers);
+        grads.ZeroPart(w, workers);
+        // The next step's samples, which lie anywhere in the training set.
+        if (start + batch < order.size()) {
+          const size_t next = start + batch;
+          const auto [n0, n1] = nn::SplitRange(std::min(batch, order.size() - next), workers, w);
+          for (size_t i = n0; i < n1; ++i) {
+            const uint32_t sample = order[next + i];
+            const char* p = reinterpret_cast<const char*>(rows + static_cast<size_t>(sample) * f);
+            for (size_t byte = 0; byte < sample_bytes; byte += 64) __builtin_prefetch(p + byte);
+            __builtin_prefetch(p + sample_bytes - 1);
+            __builtin_prefetch(labels.data() + sample);
           }
         }
-        if (!linear_fm_) continue;
-        for (size_t i = 0; i < other->linear_grad.size(); ++i) {
-          const uint32_t r = other->linear_grad.id(i);
-          if (r % parts == static_cast<uint32_t>(w)) {
-            s.owned_linear.Row(r)[0] += other->linear_grad.grad(i)[0];
+        if (!barrier.Wait()) return;
+        if (w == 0) {
+          for (double& l : loss) {
+            total += l;
+            l = 0;
+          }
+          if (fit.on_step) {
+            fit.on_step({epoch, start + b, order.size(), total / static_cast<double>(start + b)});
           }
         }
       }
-      embed_->ApplyGradientsExclusive(s.owned_embed);
-      s.owned_embed.Clear();
-      if (linear_fm_) {
-        linear_->ApplyGradientsExclusive(s.owned_linear);
-        s.owned_linear.Clear();
-      }
-      grads.ReducePart(w, pool.size());
-    });
-    for (auto& s : ws) {
-      s->embed_grad.Clear();
-      s->linear_grad.Clear();
+    } catch (...) {
+      barrier.Break();
+      throw;
     }
-    adam_->Step(&pool);
-    for (double& l : loss) {
-      total += l;
-      l = 0;
-    }
-    if (fit.on_step) {
-      fit.on_step({epoch, start + b, order.size(), total / static_cast<double>(start + b)});
-    }
-  }
+  });
   return total / static_cast<double>(order.size());
 }
 
