@@ -1,5 +1,6 @@
 #include "nn/optimizer.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 
@@ -14,8 +15,9 @@ Adam<T>::Adam(ParamSet<T>& params, const AdamOptions& options)
 template <typename T>
 void Adam<T>::Step(ThreadPool* pool) {
   BeginStep();
-  ForEachValueRange(*params_, pool,
-                    [&](Param<T>& p, size_t begin, size_t end) { Update(p, begin, end); });
+  ForEachValueRange(*params_, pool, [&](Param<T>& p, size_t begin, size_t end) {
+    Update(p, begin, end, p.grad.data() + begin);
+  });
 }
 
 template <typename T>
@@ -47,12 +49,30 @@ void Adam<T>::BeginStep() {
 
 template <typename T>
 void Adam<T>::StepPart(int part, int parts) {
-  ForEachValueRangePart(*params_, part, parts,
-                        [&](Param<T>& p, size_t begin, size_t end) { Update(p, begin, end); });
+  ForEachValueRangePart(*params_, part, parts, [&](Param<T>& p, size_t begin, size_t end) {
+    Update(p, begin, end, p.grad.data() + begin);
+  });
 }
 
 template <typename T>
-void Adam<T>::Update(Param<T>& p, size_t begin, size_t end) {
+void Adam<T>::StepRangeSummed(Param<T>& p, size_t begin, size_t end, std::span<T* const> grads) {
+  // Chunks small enough that the summed gradient stays in L1 between the sum and the update.
+  constexpr size_t kChunk = 512;
+  T sum[kChunk];
+  for (size_t b = begin; b < end; b += kChunk) {
+    const size_t n = std::min(kChunk, end - b);
+    std::copy_n(grads[0] + b, n, sum);
+    for (size_t w = 1; w < grads.size(); ++w) {
+      const T* g = grads[w] + b;
+      for (size_t i = 0; i < n; ++i) sum[i] += g[i];
+    }
+    Update(p, b, b + n, sum);
+    for (T* g : grads) std::fill_n(g + b, n, T(0));
+  }
+}
+
+template <typename T>
+void Adam<T>::Update(Param<T>& p, size_t begin, size_t end, const T* grad) {
   const T lr_t = lr_t_;
   const T eps_t = eps_t_;
   const T lr = options_.learning_rate;
@@ -62,7 +82,7 @@ void Adam<T>::Update(Param<T>& p, size_t begin, size_t end) {
   const T beta2 = options_.beta2;
   const auto n = static_cast<Eigen::Index>(end - begin);
   auto w = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(p.value.data() + begin, n);
-  auto g = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(p.grad.data() + begin, n);
+  auto g = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(grad, n);
   auto m = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(m_[p.index].data() + begin, n);
   auto v = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>(v_[p.index].data() + begin, n);
   const T decay = p.decay ? wd : T(0);

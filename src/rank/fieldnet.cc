@@ -102,6 +102,17 @@ struct PackedMlp {
       if (training) wt.emplace_back(nn::bf16::PairsSize(layer.out(), nn::bf16::Pad16(layer.in())));
     }
   }
+  // Rows [r0, r1) of layer l's weights into both layouts, for the worker that just updated them
+  // (training). REQUIRES: r0 even.
+  void PackRows(const std::vector<nn::Linear<float>>& mlp, size_t l, int r0, int r1) {
+    const MatrixF& v = mlp[l].weight().value;
+    const int cols = static_cast<int>(v.cols());
+    const int ld = nn::bf16::Pad16(cols);
+    nn::bf16::PackPairs(v.data() + static_cast<size_t>(r0) * cols, cols, r1 - r0, cols, ld,
+                        w[l].data() + static_cast<size_t>(r0 / 2) * ld * 2);
+    nn::bf16::PackPairsTransposedRows(v.data(), cols, r0, r1, cols,
+                                      nn::bf16::Pad16(static_cast<int>(v.rows())), wt[l].data());
+  }
   // Packing job j of jobs() (one matrix), so that a pool can share them out.
   size_t jobs() const { return w.size() + wt.size(); }
   void Pack(const std::vector<nn::Linear<float>>& mlp, size_t j) {
@@ -422,6 +433,34 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
     packed.emplace(mlp_, /*training=*/true);
     for (auto& s : ws) s->packed = &*packed;
   }
+  // The dense step, shared out by rows: each parameter's rows split into near-equal pieces of
+  // whole row pairs (a one-row parameter, a bias, goes whole to one worker), so that a worker
+  // that updated rows of an MLP weight packs them to bf16 at once, both layouts, with no barrier
+  // before the packing and the packing split as evenly as the update.
+  struct DenseRange {
+    nn::Param<float>* param;
+    int row_begin, row_end;
+    int layer;  // the MLP layer whose weight this is, when packed; else -1
+  };
+  std::vector<std::vector<DenseRange>> dense(static_cast<size_t>(workers));
+  for (int i = 0; i < params_->size(); ++i) {
+    nn::Param<float>& p = (*params_)[i];
+    int layer = -1;
+    for (size_t l = 0; packed && l < mlp_.size(); ++l) {
+      if (&mlp_[l].weight() == &p) layer = static_cast<int>(l);
+    }
+    const auto rows_of = static_cast<int>(p.value.rows());
+    if (rows_of < 2) {
+      dense[static_cast<size_t>(i % workers)].push_back({&p, 0, rows_of, layer});
+      continue;
+    }
+    for (int w = 0; w < workers; ++w) {
+      const auto [q0, q1] = nn::SplitRange(static_cast<size_t>(rows_of + 1) / 2, workers, w);
+      const int r0 = static_cast<int>(2 * q0);
+      const int r1 = std::min(rows_of, static_cast<int>(2 * q1));
+      if (r0 < r1) dense[static_cast<size_t>(w)].push_back({&p, r0, r1, layer});
+    }
+  }
   // One wake-up of the workers per epoch: each runs every step's phases, with barriers between
   // the phases that read what others wrote (on a loaded machine every wake-up of a worker can
   // wait for a time slice; a barrier between running threads costs about a microsecond).
@@ -430,19 +469,19 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
   pool.Run([&](int w) {
     try {
       Workspace& s = *ws[w];
-      // The gradients start at zero; after that each step zeroes its part once Adam read it.
+      std::vector<float*> sums(static_cast<size_t>(workers));
+      // The gradients start at zero (after that each step zeroes what it read), the weights
+      // packed to bf16 (after that each step packs the rows it updated).
       grads.ZeroPart(w, workers);
+      if (packed) {
+        const auto [j0, j1] = nn::SplitRange(packed->jobs(), workers, w);
+        for (size_t j = j0; j < j1; ++j) packed->Pack(mlp_, j);
+      }
+      if (!barrier.Wait()) return;
       for (size_t start = 0; start < order.size(); start += batch) {
         const size_t b = std::min(batch, order.size() - start);
         const float scale = 1.0f / static_cast<float>(b);
-        // 1. This step's weights in bf16, shared out by matrix. (The barrier also orders the
-        // last step's updates and zeroing, and worker 0's reading of the losses, before phase 2.)
-        if (packed) {
-          const auto [j0, j1] = nn::SplitRange(packed->jobs(), workers, w);
-          for (size_t j = j0; j < j1; ++j) packed->Pack(mlp_, j);
-        }
-        if (!barrier.Wait()) return;
-        // 2. Forward and backward over this worker's piece of the batch.
+        // 1. Forward and backward over this worker's piece of the batch.
         const auto [b0, b1] = nn::SplitRange(b, workers, w);
         const size_t m = b1 - b0;
         // The samples are scattered over the training set: fetch a few ahead.
@@ -468,7 +507,7 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
         }
         if (w == 0) adam_->BeginStep();
         if (!barrier.Wait()) return;
-        // 3. Row updates: worker w applies the rows r with r % workers == w, each once with its
+        // 2. Row updates: worker w applies the rows r with r % workers == w, each once with its
         // gradient summed over the whole batch (as one thread would, and as PyTorch's SparseAdam:
         // one lazy-Adam step per row and batch, whatever the thread count), so no two threads
         // update one row and the tables' step counts need no atomic add
@@ -506,11 +545,26 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
           embed_->ApplyGradientExclusive(r, {g, k});
           if (linear_fm_) linear_->ApplyGradientExclusive(r, {&lin, 1});
         }
-        // Dense weights: this worker's element range, reduced, stepped and zeroed for the next
-        // step (the three use the same ranges, so no barrier between them).
-        grads.ReducePart(w, workers);
-        adam_->StepPart(w, workers);
-        grads.ZeroPart(w, workers);
+        // 3. Dense weights: this worker's rows of each, the workers' gradients summed, Adam,
+        // the gradients zeroed for the next step and, for the MLP's weights, the rows packed to
+        // bf16 for the next step's products.
+        for (const DenseRange& d : dense[w]) {
+          for (int u = 0; u < workers; ++u) sums[u] = grads.sink(u)[*d.param].data();
+          const auto cols = static_cast<size_t>(d.param->value.cols());
+          adam_->StepRangeSummed(*d.param, d.row_begin * cols, d.row_end * cols, sums);
+          if (d.layer >= 0) packed->PackRows(mlp_, static_cast<size_t>(d.layer), d.row_begin,
+                                             d.row_end);
+        }
+        // The losses were written before the last barrier, and are next written after the next.
+        if (w == 0) {
+          for (double& l : loss) {
+            total += l;
+            l = 0;
+          }
+          if (fit.on_step) {
+            fit.on_step({epoch, start + b, order.size(), total / static_cast<double>(start + b)});
+          }
+        }
         // The next step's samples, which lie anywhere in the training set.
         if (start + batch < order.size()) {
           const size_t next = start + batch;
@@ -524,15 +578,6 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
           }
         }
         if (!barrier.Wait()) return;
-        if (w == 0) {
-          for (double& l : loss) {
-            total += l;
-            l = 0;
-          }
-          if (fit.on_step) {
-            fit.on_step({epoch, start + b, order.size(), total / static_cast<double>(start + b)});
-          }
-        }
       }
     } catch (...) {
       barrier.Break();
