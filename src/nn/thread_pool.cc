@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <cassert>
+#include <chrono>
 
 namespace freshet::nn {
 
@@ -123,14 +124,26 @@ bool Barrier::Wait() {
     round_.notify_all();
     return !broken_.load(std::memory_order_acquire);
   }
-  // About 20-50 us of spinning before sleeping: long enough for a loaded peer's phase to end,
-  // short enough not to hold a core the peer (or another process) needs.
-  constexpr int kSpins = 2000;
-  for (int i = 0; i < kSpins; ++i) {
-    if (round_.load(std::memory_order_acquire) != round) {
-      return !broken_.load(std::memory_order_acquire);
+  // Spin, then yield, then sleep. Waking a sleeping thread costs far more than a phase of a
+  // training step where the CPUs are virtual (the woken vCPU may itself have to be woken by the
+  // host: hundreds of microseconds), so a waiter spins for up to 200 us (checking the clock
+  // every 64 pauses: a pause lasts from a few to over a hundred cycles by CPU), a little more
+  // than the phases' usual imbalance; then, in case the peer it waits for was preempted, yields
+  // its CPU up to kSleepAfter, and only then sleeps.
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kYieldAfter = std::chrono::microseconds(200);
+  constexpr auto kSleepAfter = std::chrono::microseconds(2000);
+  const Clock::time_point start = Clock::now();
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (round_.load(std::memory_order_acquire) != round) {
+        return !broken_.load(std::memory_order_acquire);
+      }
+      _mm_pause();
     }
-    _mm_pause();
+    const Clock::duration waited = Clock::now() - start;
+    if (waited > kSleepAfter) break;
+    if (waited > kYieldAfter) std::this_thread::yield();
   }
   while (round_.load(std::memory_order_acquire) == round) {
     round_.wait(round, std::memory_order_acquire);

@@ -68,8 +68,8 @@ class ThreadPool {
 
 // A reusable barrier for the workers of one ThreadPool::Run that go through several dependent
 // phases (a training step: forward / backward, then the updates): one wake-up of the pool for the
-// whole step instead of one per phase. A waiter spins briefly (the other workers are usually a few
-// microseconds away), then sleeps on the atomic (futex). Every Wait of one round returns after the
+// whole step instead of one per phase. A waiter spins (up to 200 us), then yields, then sleeps on
+// the atomic (futex) after 2 ms. Every Wait of one round returns after the
 // last party's Wait began, and everything a party wrote before its Wait is visible to every party
 // after theirs (acquire / release).
 class Barrier {
