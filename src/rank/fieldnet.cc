@@ -39,6 +39,15 @@ struct RowEntry {
   uint32_t at;  // TrainEpoch: worker * entries per worker + entry index in that worker's piece
 };
 
+// The worker of `owners` that applies row `row` in TrainEpoch. Rows go in blocks of 16 (a cache
+// line of a table's step counts, four of a dim-1 Adam table's rows: no line is written by two
+// workers, which would pass it back and forth between their caches), blocks spread by a
+// multiplicative hash (Knuth's) so that runs of hot rows do not land on one worker.
+inline uint32_t OwnerOf(uint32_t row, uint32_t owners) {
+  const uint32_t block = (row >> 4) * 2654435761u;
+  return static_cast<uint32_t>((static_cast<uint64_t>(block) * owners) >> 32);
+}
+
 // Concatenates `lists` into `out`, sorted by row and
 // stable (entries of one row keep their order): a least-significant-digit radix sort, 11 bits a
 // pass, as many passes as `rows` (the largest row + 1) needs. The batch's rows then come in table
@@ -174,7 +183,7 @@ struct FieldNetModel::Workspace {
   // TrainEpoch. Backward leaves each (sample, field) entry's row gradient where it is: the
   // embedding's in dx0 (entry e = i * fields + j at dx0.data() + e * embed_dim), the linear
   // weight's in d_linear[e]; and deals the entries out to the workers that apply their rows:
-  // by_owner[o][0 .. owned[o]) are, in order, the entries whose row has row % owners == o.
+  // by_owner[o][0 .. owned[o]) are, in order, the entries whose row has OwnerOf(row) == o.
   int owners = 1;
   uint32_t entry_base = 0;  // RowEntry::at of entry 0: worker << entry_shift
   std::vector<std::vector<RowEntry>> by_owner;
@@ -183,7 +192,8 @@ struct FieldNetModel::Workspace {
   // This worker's rows of the batch sorted by row (SortByRow), and its scratch.
   std::vector<RowEntry> sorted, sort_scratch;
   std::vector<uint32_t> sort_counts;
-  std::vector<float> row_grad;  // one row's summed gradient
+  std::vector<uint32_t> row_ids;  // the rows of `sorted`, once each
+  std::vector<float> row_sums;    // their summed gradients: embedding (embed_dim), then linear
   // The bf16 MLP (MlpInBf16): the weights packed for this step, shared, or null for the float
   // path; and per layer its input and output gradient in the layouts the products read.
   const PackedMlp* packed = nullptr;
@@ -391,7 +401,7 @@ double FieldNetModel::Backward(size_t m, const float* labels, float scale, Works
       const size_t e = i * f + j;
       const uint32_t r = ws.rows[e];
       // Appended without a branch on the owner (a coin flip per entry for the predictor).
-      const uint32_t o = r % owners;
+      const uint32_t o = OwnerOf(r, owners);
       ws.by_owner[o][ws.owned[o]++] = {r, ws.entry_base + static_cast<uint32_t>(e)};
       if (linear_fm_) ws.d_linear[e] = d;
     }
@@ -422,7 +432,8 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
     s.by_owner.assign(static_cast<size_t>(workers), std::vector<RowEntry>(per_worker * f));
     s.owned.assign(static_cast<size_t>(workers), 0);
     if (linear_fm_) s.d_linear.resize(per_worker * f);
-    s.row_grad.resize(k);
+    s.row_ids.reserve(per_worker * f * workers);
+    s.row_sums.reserve(per_worker * f * workers * (k + 1));
   }
   std::vector<std::vector<std::span<const RowEntry>>> parts(static_cast<size_t>(workers));
   nn::WorkerGradients<float> grads(*params_, workers);
@@ -507,7 +518,7 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
         }
         if (w == 0) adam_->BeginStep();
         if (!barrier.Wait()) return;
-        // 2. Row updates: worker w applies the rows r with r % workers == w, each once with its
+        // 2. Row updates: worker w applies the rows r with OwnerOf(r) == w, each once with its
         // gradient summed over the whole batch (as one thread would, and as PyTorch's SparseAdam:
         // one lazy-Adam step per row and batch, whatever the thread count), so no two threads
         // update one row and the tables' step counts need no atomic add
@@ -517,33 +528,42 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
         lists.clear();
         for (const auto& other : ws) lists.emplace_back(other->by_owner[w].data(), other->owned[w]);
         SortByRow(lists, embed_->rows(), s.sorted, s.sort_scratch, s.sort_counts);
-        // Rows come in table order, each with its entries together; fetch rows ahead of the
-        // updates (the tables are far larger than the cache).
-        constexpr size_t kAhead = 16;
+        // Rows come in table order, each with its entries together. Two passes: the first sums
+        // each row's entries and asks for the row's blocks in both tables, so that the fetches of
+        // all the rows (the tables are far larger than the cache) overlap one another instead of
+        // each waiting for the update before it; the second updates the rows, now in the cache.
         const std::vector<RowEntry>& sorted = s.sorted;
-        float* g = s.row_grad.data();
+        s.row_ids.clear();
+        s.row_sums.resize(sorted.size() * (k + 1));
+        float* sum = s.row_sums.data();
+        constexpr size_t kAhead = 8;
         for (size_t i = 0; i < sorted.size();) {
           const uint32_t r = sorted[i].row;
+          embed_->Prefetch(r, /*for_update=*/true);
+          if (linear_fm_) linear_->Prefetch(r, /*for_update=*/true);
           // Sums in entry order (worker, then sample): deterministic for a thread count.
-          std::fill_n(g, k, 0.0f);
-          float lin = 0;
+          std::fill_n(sum, k + 1, 0.0f);
           for (; i < sorted.size() && sorted[i].row == r; ++i) {
             if (i + kAhead < sorted.size()) {
-              const RowEntry& ahead = sorted[i + kAhead];
-              embed_->Prefetch(ahead.row, /*for_update=*/true);
-              if (linear_fm_) linear_->Prefetch(ahead.row, /*for_update=*/true);
               // Half the gradients were written by another worker, into its cache.
-              const Workspace& at = *ws[ahead.at >> entry_shift];
-              __builtin_prefetch(at.dx0.data() + static_cast<size_t>(ahead.at & entry_mask) * k);
+              const uint32_t ahead = sorted[i + kAhead].at;
+              __builtin_prefetch(ws[ahead >> entry_shift]->dx0.data() +
+                                 static_cast<size_t>(ahead & entry_mask) * k);
             }
             const Workspace& from = *ws[sorted[i].at >> entry_shift];
             const uint32_t e = sorted[i].at & entry_mask;
             const float* d = from.dx0.data() + static_cast<size_t>(e) * k;
-            for (size_t j = 0; j < k; ++j) g[j] += d[j];
-            if (linear_fm_) lin += from.d_linear[e];
+            for (size_t j = 0; j < k; ++j) sum[j] += d[j];
+            if (linear_fm_) sum[k] += from.d_linear[e];
           }
-          embed_->ApplyGradientExclusive(r, {g, k});
-          if (linear_fm_) linear_->ApplyGradientExclusive(r, {&lin, 1});
+          s.row_ids.push_back(r);
+          sum += k + 1;
+        }
+        sum = s.row_sums.data();
+        for (const uint32_t r : s.row_ids) {
+          embed_->ApplyGradientExclusive(r, {sum, k});
+          if (linear_fm_) linear_->ApplyGradientExclusive(r, {sum + k, 1});
+          sum += k + 1;
         }
         // 3. Dense weights: this worker's rows of each, the workers' gradients summed, Adam,
         // the gradients zeroed for the next step and, for the MLP's weights, the rows packed to
