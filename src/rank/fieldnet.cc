@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cassert>
 #include <cmath>
@@ -39,23 +40,28 @@ struct RowEntry {
   uint32_t at;  // TrainEpoch: worker * entries per worker + entry index in that worker's piece
 };
 
-// The worker of `owners` that applies row `row` in TrainEpoch. Rows go in blocks of 16 (a cache
-// line of a table's step counts, four of a dim-1 Adam table's rows: no line is written by two
-// workers, which would pass it back and forth between their caches), blocks spread by a
-// multiplicative hash (Knuth's) so that runs of hot rows do not land on one worker.
-inline uint32_t OwnerOf(uint32_t row, uint32_t owners) {
+// The group of `groups` whose rows TrainEpoch applies together (one worker a group at a time).
+// Rows go in blocks of 16 (a cache line of a table's step counts, four of a dim-1 Adam table's
+// rows: no line is written by two workers, which would pass it back and forth between their
+// caches), blocks spread by a multiplicative hash (Knuth's) so that runs of hot rows do not land
+// in one group.
+inline uint32_t GroupOf(uint32_t row, uint32_t groups) {
   const uint32_t block = (row >> 4) * 2654435761u;
-  return static_cast<uint32_t>((static_cast<uint64_t>(block) * owners) >> 32);
+  return static_cast<uint32_t>((static_cast<uint64_t>(block) * groups) >> 32);
 }
 
+// Row groups per worker: enough that a worker slowed down (preempted, or on a busier CPU) leaves
+// its share to the others, few enough that each group's sort stays cheap.
+constexpr int kRowGroupsPerWorker = 4;
+
 // Concatenates `lists` into `out`, sorted by row and
-// stable (entries of one row keep their order): a least-significant-digit radix sort, 11 bits a
+// stable (entries of one row keep their order): a least-significant-digit radix sort, 8 bits a
 // pass, as many passes as `rows` (the largest row + 1) needs. The batch's rows then come in table
 // order, each row's entries together. `scratch` and `counts` are reused buffers.
 void SortByRow(std::span<const std::span<const RowEntry>> lists, uint32_t rows,
                std::vector<RowEntry>& out, std::vector<RowEntry>& scratch,
                std::vector<uint32_t>& buckets) {
-  constexpr int kBits = 11;
+  constexpr int kBits = 8;
   constexpr uint32_t kBuckets = 1u << kBits;
   size_t n = 0;
   for (const auto& list : lists) n += list.size();
@@ -183,8 +189,8 @@ struct FieldNetModel::Workspace {
   // TrainEpoch. Backward leaves each (sample, field) entry's row gradient where it is: the
   // embedding's in dx0 (entry e = i * fields + j at dx0.data() + e * embed_dim), the linear
   // weight's in d_linear[e]; and deals the entries out to the workers that apply their rows:
-  // by_owner[o][0 .. owned[o]) are, in order, the entries whose row has OwnerOf(row) == o.
-  int owners = 1;
+  // by_owner[o][0 .. owned[o]) are, in order, the entries whose row has GroupOf(row) == o.
+  int owners = 1;  // row groups
   uint32_t entry_base = 0;  // RowEntry::at of entry 0: worker << entry_shift
   std::vector<std::vector<RowEntry>> by_owner;
   std::vector<size_t> owned;
@@ -401,7 +407,7 @@ double FieldNetModel::Backward(size_t m, const float* labels, float scale, Works
       const size_t e = i * f + j;
       const uint32_t r = ws.rows[e];
       // Appended without a branch on the owner (a coin flip per entry for the predictor).
-      const uint32_t o = OwnerOf(r, owners);
+      const uint32_t o = GroupOf(r, owners);
       ws.by_owner[o][ws.owned[o]++] = {r, ws.entry_base + static_cast<uint32_t>(e)};
       if (linear_fm_) ws.d_linear[e] = d;
     }
@@ -423,14 +429,18 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
   const int entry_shift = std::bit_width(std::bit_ceil(per_worker * f) - 1);
   const uint32_t entry_mask = (uint32_t{1} << entry_shift) - 1;
   assert(static_cast<uint64_t>(workers) << entry_shift <= UINT32_MAX);
+  // Rows are applied by group (GroupOf), each group by whichever worker claims it next: every
+  // row is still updated by one thread, and its sum does not depend on which.
+  const int groups = workers == 1 ? 1 : kRowGroupsPerWorker * workers;
+  std::atomic<int> next_group{0};
   std::vector<std::unique_ptr<Workspace>> ws;
   for (int w = 0; w < workers; ++w) {
     ws.push_back(std::make_unique<Workspace>(*this, per_worker));
     Workspace& s = *ws.back();
-    s.owners = workers;
+    s.owners = groups;
     s.entry_base = static_cast<uint32_t>(w) << entry_shift;
-    s.by_owner.assign(static_cast<size_t>(workers), std::vector<RowEntry>(per_worker * f));
-    s.owned.assign(static_cast<size_t>(workers), 0);
+    s.by_owner.assign(static_cast<size_t>(groups), std::vector<RowEntry>(per_worker * f));
+    s.owned.assign(static_cast<size_t>(groups), 0);
     if (linear_fm_) s.d_linear.resize(per_worker * f);
     s.row_ids.reserve(per_worker * f * workers);
     s.row_sums.reserve(per_worker * f * workers * (k + 1));
@@ -516,54 +526,62 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
         } else {
           std::fill(s.owned.begin(), s.owned.end(), 0);
         }
-        if (w == 0) adam_->BeginStep();
-        if (!barrier.Wait()) return;
-        // 2. Row updates: worker w applies the rows r with OwnerOf(r) == w, each once with its
-        // gradient summed over the whole batch (as one thread would, and as PyTorch's SparseAdam:
-        // one lazy-Adam step per row and batch, whatever the thread count), so no two threads
-        // update one row and the tables' step counts need no atomic add
-        // (ApplyGradientExclusive). Entries are summed in worker order, then sample order:
-        // deterministic for a given thread count.
-        std::vector<std::span<const RowEntry>>& lists = parts[w];
-        lists.clear();
-        for (const auto& other : ws) lists.emplace_back(other->by_owner[w].data(), other->owned[w]);
-        SortByRow(lists, embed_->rows(), s.sorted, s.sort_scratch, s.sort_counts);
-        // Rows come in table order, each with its entries together. Two passes: the first sums
-        // each row's entries and asks for the row's blocks in both tables, so that the fetches of
-        // all the rows (the tables are far larger than the cache) overlap one another instead of
-        // each waiting for the update before it; the second updates the rows, now in the cache.
-        const std::vector<RowEntry>& sorted = s.sorted;
-        s.row_ids.clear();
-        s.row_sums.resize(sorted.size() * (k + 1));
-        float* sum = s.row_sums.data();
-        constexpr size_t kAhead = 8;
-        for (size_t i = 0; i < sorted.size();) {
-          const uint32_t r = sorted[i].row;
-          embed_->Prefetch(r, /*for_update=*/true);
-          if (linear_fm_) linear_->Prefetch(r, /*for_update=*/true);
-          // Sums in entry order (worker, then sample): deterministic for a thread count.
-          std::fill_n(sum, k + 1, 0.0f);
-          for (; i < sorted.size() && sorted[i].row == r; ++i) {
-            if (i + kAhead < sorted.size()) {
-              // Half the gradients were written by another worker, into its cache.
-              const uint32_t ahead = sorted[i + kAhead].at;
-              __builtin_prefetch(ws[ahead >> entry_shift]->dx0.data() +
-                                 static_cast<size_t>(ahead & entry_mask) * k);
-            }
-            const Workspace& from = *ws[sorted[i].at >> entry_shift];
-            const uint32_t e = sorted[i].at & entry_mask;
-            const float* d = from.dx0.data() + static_cast<size_t>(e) * k;
-            for (size_t j = 0; j < k; ++j) sum[j] += d[j];
-            if (linear_fm_) sum[k] += from.d_linear[e];
-          }
-          s.row_ids.push_back(r);
-          sum += k + 1;
+        if (w == 0) {
+          adam_->BeginStep();
+          next_group.store(0, std::memory_order_relaxed);  // published by the barrier
         }
-        sum = s.row_sums.data();
-        for (const uint32_t r : s.row_ids) {
-          embed_->ApplyGradientExclusive(r, {sum, k});
-          if (linear_fm_) linear_->ApplyGradientExclusive(r, {sum + k, 1});
-          sum += k + 1;
+        if (!barrier.Wait()) return;
+        // 2. Row updates, a group of rows at a time (groups claimed from a shared counter, so a
+        // worker that runs slower takes fewer): each row once with its gradient summed over the
+        // whole batch (as one thread would, and as PyTorch's SparseAdam: one lazy-Adam step per
+        // row and batch, whatever the thread count), by one thread, so the tables' step counts
+        // need no atomic add (ApplyGradientExclusive). Entries are summed in worker order, then
+        // sample order: deterministic for a given thread count, whoever applies the group.
+        for (int group = next_group.fetch_add(1, std::memory_order_relaxed); group < groups;
+             group = next_group.fetch_add(1, std::memory_order_relaxed)) {
+          std::vector<std::span<const RowEntry>>& lists = parts[w];
+          lists.clear();
+          for (const auto& other : ws) {
+            lists.emplace_back(other->by_owner[group].data(), other->owned[group]);
+          }
+          SortByRow(lists, embed_->rows(), s.sorted, s.sort_scratch, s.sort_counts);
+          // Rows come in table order, each with its entries together. Two passes: the first sums
+          // each row's entries and asks for the row's blocks in both tables, so that the fetches of
+          // all the rows (the tables are far larger than the cache) overlap one another instead of
+          // each waiting for the update before it; the second updates the rows, now in the cache.
+          const std::vector<RowEntry>& sorted = s.sorted;
+          s.row_ids.clear();
+          s.row_sums.resize(sorted.size() * (k + 1));
+          float* sum = s.row_sums.data();
+          constexpr size_t kAhead = 8;
+          for (size_t i = 0; i < sorted.size();) {
+            const uint32_t r = sorted[i].row;
+            embed_->Prefetch(r, /*for_update=*/true);
+            if (linear_fm_) linear_->Prefetch(r, /*for_update=*/true);
+            // Sums in entry order (worker, then sample): deterministic for a thread count.
+            std::fill_n(sum, k + 1, 0.0f);
+            for (; i < sorted.size() && sorted[i].row == r; ++i) {
+              if (i + kAhead < sorted.size()) {
+                // Half the gradients were written by another worker, into its cache.
+                const uint32_t ahead = sorted[i + kAhead].at;
+                __builtin_prefetch(ws[ahead >> entry_shift]->dx0.data() +
+                                   static_cast<size_t>(ahead & entry_mask) * k);
+              }
+              const Workspace& from = *ws[sorted[i].at >> entry_shift];
+              const uint32_t e = sorted[i].at & entry_mask;
+              const float* d = from.dx0.data() + static_cast<size_t>(e) * k;
+              for (size_t j = 0; j < k; ++j) sum[j] += d[j];
+              if (linear_fm_) sum[k] += from.d_linear[e];
+            }
+            s.row_ids.push_back(r);
+            sum += k + 1;
+          }
+          sum = s.row_sums.data();
+          for (const uint32_t r : s.row_ids) {
+            embed_->ApplyGradientExclusive(r, {sum, k});
+            if (linear_fm_) linear_->ApplyGradientExclusive(r, {sum + k, 1});
+            sum += k + 1;
+          }
         }
         // 3. Dense weights: this worker's rows of each, the workers' gradients summed, Adam,
         // the gradients zeroed for the next step and, for the MLP's weights, the rows packed to
