@@ -166,7 +166,8 @@ Status EmbeddingTable::Grow(uint32_t new_rows) {
     capacity = std::min<uint64_t>(capacity, UINT32_MAX);
     Blocks blocks = AllocateBlocks(static_cast<size_t>(capacity) * stride_);
     if (rows_ > 0) {
-      std::memcpy(blocks.get(), blocks_.get(), static_cast<size_t>(rows_) * stride_ * sizeof(float));
+      const size_t bytes = static_cast<size_t>(rows_) * stride_ * sizeof(float);
+      std::memcpy(blocks.get(), blocks_.get(), bytes);
     }
     blocks_ = std::move(blocks);
     capacity_ = static_cast<uint32_t>(capacity);

@@ -37,7 +37,7 @@ bool MlpInBf16(const CtrOptions& o, const std::vector<nn::Linear<float>>& mlp) {
 // One (sample, field) entry of a training batch: the row it uses and where its gradient is.
 struct RowEntry {
   uint32_t row;
-  uint32_t at;  // TrainEpoch: worker * entries per worker + entry index in that worker's piece
+  uint32_t at;  // TrainEpoch: worker << entry_shift | the entry's index in that worker's piece
 };
 
 // The group of `groups` whose rows TrainEpoch applies together (one worker a group at a time).
@@ -54,10 +54,10 @@ inline uint32_t GroupOf(uint32_t row, uint32_t groups) {
 // its share to the others, few enough that each group's sort stays cheap.
 constexpr int kRowGroupsPerWorker = 4;
 
-// Concatenates `lists` into `out`, sorted by row and
-// stable (entries of one row keep their order): a least-significant-digit radix sort, 8 bits a
-// pass, as many passes as `rows` (the largest row + 1) needs. The batch's rows then come in table
-// order, each row's entries together. `scratch` and `counts` are reused buffers.
+// Concatenates `lists` into `out`, sorted by row and stable (entries of one row keep their order):
+// a least-significant-digit radix sort, 8 bits a pass, as many passes as `rows` (the largest row
+// + 1) needs. The rows then come in table order, each row's entries together. `scratch` and
+// `buckets` are reused buffers.
 void SortByRow(std::span<const std::span<const RowEntry>> lists, uint32_t rows,
                std::vector<RowEntry>& out, std::vector<RowEntry>& scratch,
                std::vector<uint32_t>& buckets) {
@@ -188,14 +188,14 @@ struct FieldNetModel::Workspace {
   std::vector<float> labels;
   // TrainEpoch. Backward leaves each (sample, field) entry's row gradient where it is: the
   // embedding's in dx0 (entry e = i * fields + j at dx0.data() + e * embed_dim), the linear
-  // weight's in d_linear[e]; and deals the entries out to the workers that apply their rows:
-  // by_owner[o][0 .. owned[o]) are, in order, the entries whose row has GroupOf(row) == o.
-  int owners = 1;  // row groups
+  // weight's in d_linear[e]; and deals the entries out to the row groups (GroupOf):
+  // by_group[g][0 .. in_group[g]) are, in order, the entries whose row has GroupOf(row) == g.
+  int groups = 1;
   uint32_t entry_base = 0;  // RowEntry::at of entry 0: worker << entry_shift
-  std::vector<std::vector<RowEntry>> by_owner;
-  std::vector<size_t> owned;
+  std::vector<std::vector<RowEntry>> by_group;
+  std::vector<size_t> in_group;
   std::vector<float> d_linear;
-  // This worker's rows of the batch sorted by row (SortByRow), and its scratch.
+  // The entries of the group this worker applies, sorted by row (SortByRow), and scratch.
   std::vector<RowEntry> sorted, sort_scratch;
   std::vector<uint32_t> sort_counts;
   std::vector<uint32_t> row_ids;  // the rows of `sorted`, once each
@@ -398,17 +398,17 @@ double FieldNetModel::Backward(size_t m, const float* labels, float scale, Works
     dx0.setZero();
   }
   if (linear_fm_) FmInteraction<float>::Backward(x0, f, k, dlogit, dx0, nn::InputGrad::kAdd);
-  // The row gradients stay in dx0 (and d_linear); TrainEpoch's owners sum and apply them.
-  const auto owners = static_cast<uint32_t>(ws.owners);
-  std::fill(ws.owned.begin(), ws.owned.end(), 0);
+  // The row gradients stay in dx0 (and d_linear); TrainEpoch's workers sum and apply them.
+  const auto groups = static_cast<uint32_t>(ws.groups);
+  std::fill(ws.in_group.begin(), ws.in_group.end(), 0);
   for (size_t i = 0; i < m; ++i) {
     const float d = dlogit(static_cast<Eigen::Index>(i), 0);
     for (int j = 0; j < f; ++j) {
       const size_t e = i * f + j;
       const uint32_t r = ws.rows[e];
-      // Appended without a branch on the owner (a coin flip per entry for the predictor).
-      const uint32_t o = GroupOf(r, owners);
-      ws.by_owner[o][ws.owned[o]++] = {r, ws.entry_base + static_cast<uint32_t>(e)};
+      // Appended without a branch on the group (a coin flip per entry for the predictor).
+      const uint32_t g = GroupOf(r, groups);
+      ws.by_group[g][ws.in_group[g]++] = {r, ws.entry_base + static_cast<uint32_t>(e)};
       if (linear_fm_) ws.d_linear[e] = d;
     }
   }
@@ -424,8 +424,8 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
   const size_t k = static_cast<size_t>(options_.embed_dim);
   const size_t batch = static_cast<size_t>(options_.batch_size);
   const size_t per_worker = (batch + workers - 1) / workers;
-  // RowEntry::at = worker << entry_shift | entry, so that the owner finds an entry's gradient
-  // with a shift and a mask.
+  // RowEntry::at = worker << entry_shift | entry, so that the applying worker finds an entry's
+  // gradient with a shift and a mask.
   const int entry_shift = std::bit_width(std::bit_ceil(per_worker * f) - 1);
   const uint32_t entry_mask = (uint32_t{1} << entry_shift) - 1;
   assert(static_cast<uint64_t>(workers) << entry_shift <= UINT32_MAX);
@@ -437,10 +437,10 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
   for (int w = 0; w < workers; ++w) {
     ws.push_back(std::make_unique<Workspace>(*this, per_worker));
     Workspace& s = *ws.back();
-    s.owners = groups;
+    s.groups = groups;
     s.entry_base = static_cast<uint32_t>(w) << entry_shift;
-    s.by_owner.assign(static_cast<size_t>(groups), std::vector<RowEntry>(per_worker * f));
-    s.owned.assign(static_cast<size_t>(groups), 0);
+    s.by_group.assign(static_cast<size_t>(groups), std::vector<RowEntry>(per_worker * f));
+    s.in_group.assign(static_cast<size_t>(groups), 0);
     if (linear_fm_) s.d_linear.resize(per_worker * f);
     s.row_ids.reserve(per_worker * f * workers);
     s.row_sums.reserve(per_worker * f * workers * (k + 1));
@@ -524,7 +524,7 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
           Forward(m, s);
           loss[w] = Backward(m, s.labels.data(), scale, s, grads.sink(w));
         } else {
-          std::fill(s.owned.begin(), s.owned.end(), 0);
+          std::fill(s.in_group.begin(), s.in_group.end(), 0);
         }
         if (w == 0) {
           adam_->BeginStep();
@@ -542,7 +542,7 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
           std::vector<std::span<const RowEntry>>& lists = parts[w];
           lists.clear();
           for (const auto& other : ws) {
-            lists.emplace_back(other->by_owner[group].data(), other->owned[group]);
+            lists.emplace_back(other->by_group[group].data(), other->in_group[group]);
           }
           SortByRow(lists, embed_->rows(), s.sorted, s.sort_scratch, s.sort_counts);
           // Rows come in table order, each with its entries together. Two passes: the first sums
