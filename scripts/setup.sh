@@ -9,6 +9,7 @@ PACKAGES=(
   libsimdjson-dev                     # JSON input
   libeigen3-dev                       # dense math for the models
   libhnswlib-dev                      # HNSW graph for approximate top-k retrieval (src/index)
+  libabsl-dev                         # Abseil flat_hash_map: the ranking feature map (src/rank)
   libfmt-dev libcli11-dev             # output formatting, command line
   libgtest-dev libgmock-dev           # tests
   libbenchmark-dev                    # bench/

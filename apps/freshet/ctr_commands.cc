@@ -449,6 +449,9 @@ int RunShopTrain(const CtrTrainFlags& ctr, const TrainFlags& flags) {
   meta.holdout = ctr.holdout;
   meta.num_items = data->store->counts().items;
   meta.item_fingerprint = model::ItemFingerprint(*data->store, meta.num_items);
+  if (so.target == rank::ShopTarget::kCart) {
+    meta.buy_delays_ms = rank::BuyDelayQuantiles(samples->train_open_ms, samples->train.labels);
+  }
   Status s = rank::SaveShopModel(flags.out, *ctr_model, *spec, meta);
   if (!s.ok()) return Fail(s);
   fmt::print("{} {}: {} epochs, best {}; {} features admitted, {} rows; ", ctr.task, kind,
@@ -544,6 +547,37 @@ int RunShopEval(const CtrEvalFlags& ctr, const EvalFlags& flags) {
     j.Key("GAUC").Double(b.gauc);
     j.EndObject();
   }
+  if (target == rank::ShopTarget::kCart && !loaded->meta.buy_delays_ms.empty()) {
+    // Carts seen later than at the add: the validation adds still open (not yet bought or
+    // removed) at each age, scored as CartConversion scores them (conditioned on the age) and as
+    // the model scores a fresh add, against whether they were bought after all.
+    j.Key("open_carts").BeginArray();
+    for (const int hours : {1, 6, 24, 48}) {
+      const int64_t age_ms = int64_t{hours} * 3600000;
+      std::vector<float> fresh, aged, labels;
+      for (size_t i = 0; i < p.size(); ++i) {
+        if (samples->valid_open_ms[i] <= age_ms) continue;
+        fresh.push_back(p[i]);
+        aged.push_back(rank::ConditionOnAge(p[i], loaded->meta.buy_delays_ms, age_ms));
+        labels.push_back(samples->valid.labels[i]);
+      }
+      auto mean = [](const std::vector<float>& v) {
+        double s = 0;
+        for (float x : v) s += x;
+        return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+      };
+      j.BeginObject();
+      j.Key("age_hours").Int(hours);
+      j.Key("samples").Uint(labels.size());
+      j.Key("positive_rate").Double(mean(labels));
+      j.Key("mean_p_at_age").Double(mean(aged));
+      j.Key("mean_p_as_fresh_add").Double(mean(fresh));
+      j.Key("logloss_at_age").Double(labels.empty() ? 0.0 : rank::LogLoss(aged, labels));
+      j.Key("logloss_as_fresh_add").Double(labels.empty() ? 0.0 : rank::LogLoss(fresh, labels));
+      j.EndObject();
+    }
+    j.EndArray();
+  }
   j.EndObject();
   return PrintJson(j.str(), flags.json_out);
 }
@@ -631,6 +665,68 @@ int DispatchEval(const CtrEvalFlags& ctr, const EvalFlags& flags) {
   }
   if (Given(ctr.cmd, "--holdout")) return Usage("--holdout needs --task click|cart|buy");
   return RunEval(flags);
+}
+
+void AddQuantizeCommand(CLI::App* app, QuantizeFlags& f, CLI::App** cmd) {
+  CLI::App* q = app->add_subcommand(
+      "quantize",
+      "store a ranking model's embedding table as fp16 or int8 for serving (fm, deepfm, dcnv2; "
+      "--task ctr or click|cart|buy models); the quantized model serves and cannot learn");
+  q->add_option("--model", f.model, "the trained float model file")->required();
+  q->add_option("--out", f.out, "the quantized model file to write")->required();
+  q->add_option("--precision", f.precision,
+                "fp16 (IEEE half) or int8 (one float scale per row)")
+      ->required();
+  q->add_option("--json", f.json_out, "write the report as JSON to this file too");
+  q->add_flag("--quiet", f.quiet, "no summary on stderr");
+  *cmd = q;
+}
+
+int RunQuantize(const QuantizeFlags& f) {
+  if (f.precision != "fp16" && f.precision != "int8") {
+    return Usage("--precision must be fp16 or int8, got '" + f.precision + "'");
+  }
+  const rank::EmbedPrecision precision = f.precision == "fp16" ? rank::EmbedPrecision::kF16
+                                                               : rank::EmbedPrecision::kInt8;
+  auto report = rank::QuantizeModelFile(f.model, f.out, precision);
+  if (!report.ok()) return Fail(report.status());
+  const rank::QuantizeReport& r = *report;
+  const size_t float_total = r.float_bytes.values + r.float_bytes.optimizer;
+  if (!f.quiet) {
+    fmt::print(stderr,
+               "{} {}model: {} embedding rows x {}; table in memory {:.2f} MB float ({:.2f} MB "
+               "rows + {:.2f} MB optimizer state) -> {:.2f} MB {}; file {:.2f} MB -> {:.2f} MB; "
+               "largest error {:.3g} ({:.3g} of its row's largest value); written to {}\n",
+               r.kind, r.shop ? "shop " : "CTR ", r.rows, r.dim, float_total / 1e6,
+               r.float_bytes.values / 1e6, r.float_bytes.optimizer / 1e6,
+               r.quantized_bytes / 1e6, f.precision, r.in_file_bytes / 1e6,
+               r.out_file_bytes / 1e6, r.max_abs_error, r.max_row_error, f.out);
+  }
+  JsonWriter j;
+  j.BeginObject();
+  j.Key("model").String(r.kind);
+  j.Key("shop").Bool(r.shop);
+  j.Key("model_file").String(f.model);
+  j.Key("out").String(f.out);
+  j.Key("precision").String(f.precision);
+  j.Key("rows").Uint(r.rows);
+  j.Key("embed_dim").Int(r.dim);
+  j.Key("table_bytes").BeginObject();
+  j.Key("float_rows").Uint(r.float_bytes.values);
+  j.Key("float_optimizer_state").Uint(r.float_bytes.optimizer);
+  j.Key("quantized").Uint(r.quantized_bytes);
+  j.EndObject();
+  j.Key("file_bytes").BeginObject();
+  j.Key("in").Uint(r.in_file_bytes);
+  j.Key("out").Uint(r.out_file_bytes);
+  j.EndObject();
+  j.Key("error").BeginObject();
+  j.Key("max_abs").Double(r.max_abs_error);
+  j.Key("mean_abs").Double(r.mean_abs_error);
+  j.Key("max_relative_to_row_max").Double(r.max_row_error);
+  j.EndObject();
+  j.EndObject();
+  return PrintJson(j.str(), f.json_out);
 }
 
 }  // namespace freshet::app

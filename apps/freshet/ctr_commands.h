@@ -41,6 +41,14 @@ struct CtrEvalFlags {
   CLI::App* cmd = nullptr;
 };
 
+struct QuantizeFlags {
+  std::string model;      // a CTR or shop model file (fm, deepfm, dcnv2)
+  std::string out;        // the quantized model file (may be --model itself)
+  std::string precision;  // fp16 | int8
+  std::string json_out;   // optional: the report as JSON to this file too
+  bool quiet = false;
+};
+
 // Adds --task and the CTR-only flags to main's train / eval subcommands.
 void AddCtrTrainFlags(CLI::App* train, CtrTrainFlags& flags);
 void AddCtrEvalFlags(CLI::App* eval, CtrEvalFlags& flags);
@@ -49,5 +57,10 @@ void AddCtrEvalFlags(CLI::App* eval, CtrEvalFlags& flags);
 // task, a missing --train / --test / --out, an unknown --task / --format / --model).
 int DispatchTrain(const CtrTrainFlags& ctr, const TrainFlags& flags);
 int DispatchEval(const CtrEvalFlags& ctr, const EvalFlags& flags);
+
+// `freshet quantize`: the model's embedding table as fp16 or int8 for serving
+// (rank::QuantizeModelFile). Prints a JSON report on stdout; exit codes as above.
+void AddQuantizeCommand(CLI::App* app, QuantizeFlags& flags, CLI::App** cmd);
+int RunQuantize(const QuantizeFlags& flags);
 
 }  // namespace freshet::app

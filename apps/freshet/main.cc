@@ -352,8 +352,8 @@ int Main(int argc, char** argv) {
                     "interactions before a new item gets a row in the models")
       ->capture_default_str();
   serve->add_option("--online-expire-days", serve_flags.online_expire_days,
-                    "items learned online and unseen this long (event time) leave the ranking; "
-                    "0 never")
+                    "items learned online and unseen this long (event time) leave the ranking, "
+                    "and the ranker's feature ids unseen as long lose their own rows; 0 never")
       ->capture_default_str();
   serve->add_option("--online-learning-rate", serve_flags.online_learning_rate,
                     "online step size (0: each model's default)")
@@ -366,6 +366,10 @@ int Main(int argc, char** argv) {
   serve->add_flag("--quiet", serve_flags.quiet, "less output");
   app::AddServeStreamFlags(serve, &serve_flags);
 
+  app::QuantizeFlags quantize_flags;
+  CLI::App* quantize = nullptr;
+  app::AddQuantizeCommand(&app, quantize_flags, &quantize);
+
   CLI11_PARSE(app, argc, argv);
 
   if (simulate->parsed()) return RunSimulate(sim_options, sim_out, sim_json);
@@ -376,6 +380,7 @@ int Main(int argc, char** argv) {
   if (eval->parsed()) return app::DispatchEval(ctr_eval_flags, eval_flags);
   if (replay->parsed()) return app::RunReplay(replay_flags);
   if (serve->parsed()) return app::RunServe(serve_flags);
+  if (quantize->parsed()) return app::RunQuantize(quantize_flags);
   return 2;
 }
 

@@ -122,6 +122,12 @@ int RunServe(const ServeFlags& f) {
                "re-learning the events after it\n",
                (*service)->restored_from_seq());
   }
+  if ((*service)->rank_restored_from_seq() > 0 && !f.quiet) {
+    fmt::print(stderr,
+               "freshet serve: the ranker learned online restored from its snapshot at event {}; "
+               "re-learning the labels decided after it\n",
+               (*service)->rank_restored_from_seq());
+  }
 
   // Live events from Redis: into the same Ingest path as POST /v1/events, acknowledged in Redis
   // only once durable in the store.

@@ -37,6 +37,8 @@ size_t ElementBytes(DType t) {
     case DType::kU32: return 4;
     case DType::kI64: return 8;
     case DType::kF64: return 8;
+    case DType::kF16: return 2;
+    case DType::kI8: return 1;
   }
   return 0;
 }
@@ -48,6 +50,8 @@ std::string_view TypeName(DType t) {
     case DType::kU32: return "u32";
     case DType::kI64: return "i64";
     case DType::kF64: return "f64";
+    case DType::kF16: return "f16";
+    case DType::kI8: return "i8";
   }
   return "?";
 }
@@ -82,6 +86,24 @@ void ModelWriter::PutI64(std::string_view name, std::span<const int64_t> v) {
 }
 void ModelWriter::PutF64(std::string_view name, std::span<const double> v) {
   Put(name, DType::kF64, {v.size()}, v.data(), v.size_bytes());
+}
+
+void ModelWriter::PutF16(std::string_view name, std::span<const uint16_t> v,
+                         std::vector<uint64_t> shape) {
+  if (shape.empty()) shape = {v.size()};
+  Put(name, DType::kF16, std::move(shape), v.data(), v.size_bytes());
+}
+void ModelWriter::PutI8(std::string_view name, std::span<const int8_t> v,
+                        std::vector<uint64_t> shape) {
+  if (shape.empty()) shape = {v.size()};
+  Put(name, DType::kI8, std::move(shape), v.data(), v.size_bytes());
+}
+
+void ModelWriter::Copy(const ModelReader& reader, std::string_view name) {
+  auto it = reader.entries_.find(name);
+  assert(it != reader.entries_.end());
+  const ModelReader::Entry& e = it->second;
+  Put(name, e.type, e.shape, e.data.data(), e.data.size());
 }
 
 std::string ModelWriter::Encode() const {
@@ -178,7 +200,7 @@ Result<ModelReader> ModelReader::Decode(std::string bytes, std::string_view orig
     if (!Read(body, &name_len) || body.size() < name_len) return bad("malformed entry header");
     std::string name(body.substr(0, name_len));
     body.remove_prefix(name_len);
-    if (!Read(body, &type) || !Read(body, &rank) || type > static_cast<uint8_t>(DType::kF64)) {
+    if (!Read(body, &type) || !Read(body, &rank) || type > static_cast<uint8_t>(DType::kI8)) {
       return bad("entry '" + name + "' has a malformed type");
     }
     Entry e;
@@ -196,6 +218,7 @@ Result<ModelReader> ModelReader::Decode(std::string bytes, std::string_view orig
     }
     e.data = body.substr(0, n);
     body.remove_prefix(n);
+    if (reader.entries_.count(name) == 0) reader.names_.push_back(name);
     reader.entries_[name] = std::move(e);
   }
   return reader;
@@ -252,6 +275,25 @@ Result<std::vector<int64_t>> ModelReader::I64(std::string_view name) const {
 }
 Result<std::vector<double>> ModelReader::F64(std::string_view name) const {
   return Array<double>(name, DType::kF64);
+}
+
+template <typename T>
+Result<std::vector<T>> ModelReader::Counted(std::string_view name, DType type,
+                                            size_t expect_count) const {
+  FRESHET_ASSIGN_OR_RETURN(std::vector<T> v, Array<T>(name, type));
+  if (v.size() != expect_count) {
+    return Status::Corruption("model file '" + origin_ + "': entry '" + std::string(name) +
+                              "' has " + std::to_string(v.size()) + " values, expected " +
+                              std::to_string(expect_count));
+  }
+  return v;
+}
+
+Result<std::vector<uint16_t>> ModelReader::F16(std::string_view name, size_t expect_count) const {
+  return Counted<uint16_t>(name, DType::kF16, expect_count);
+}
+Result<std::vector<int8_t>> ModelReader::I8(std::string_view name, size_t expect_count) const {
+  return Counted<int8_t>(name, DType::kI8, expect_count);
 }
 
 Result<std::vector<uint64_t>> ModelReader::Shape(std::string_view name) const {

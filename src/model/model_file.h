@@ -23,8 +23,19 @@ inline constexpr uint32_t kModelFormatVersion = 1;
 inline constexpr size_t kModelHeaderBytes = 32;
 static_assert(kModelHeaderBytes == 8 + 4 + 4 + 8 + 4 + 4, "update docs/formats.md");
 
-// Element types of entries. Persisted: NEVER RENUMBER.
-enum class DType : uint8_t { kBytes = 0, kF32 = 1, kU32 = 2, kI64 = 3, kF64 = 4 };
+// Element types of entries. Persisted: NEVER RENUMBER. kF16 is IEEE 754 binary16 (stored as its
+// uint16 bit pattern), kI8 a signed byte: the quantized embedding tables of serving models.
+enum class DType : uint8_t {
+  kBytes = 0,
+  kF32 = 1,
+  kU32 = 2,
+  kI64 = 3,
+  kF64 = 4,
+  kF16 = 5,
+  kI8 = 6,
+};
+
+class ModelReader;
 
 class ModelWriter {
  public:
@@ -34,6 +45,14 @@ class ModelWriter {
   void PutU32(std::string_view name, std::span<const uint32_t> values);
   void PutI64(std::string_view name, std::span<const int64_t> values);
   void PutF64(std::string_view name, std::span<const double> values);
+  // `values` are binary16 bit patterns.
+  void PutF16(std::string_view name, std::span<const uint16_t> values,
+              std::vector<uint64_t> shape = {});
+  void PutI8(std::string_view name, std::span<const int8_t> values,
+             std::vector<uint64_t> shape = {});
+  // Appends entry `name` of `reader` as it is there (type, shape, bytes).
+  // REQUIRES: reader.Has(name).
+  void Copy(const ModelReader& reader, std::string_view name);
   // Writes the file atomically (temporary name, fsync, rename). IOError naming the path.
   Status Commit(const std::string& path) const;
   // The encoded file, for tests.
@@ -61,6 +80,12 @@ class ModelReader {
   Result<std::vector<int64_t>> I64(std::string_view name) const;
   Result<std::vector<double>> F64(std::string_view name) const;
   Result<std::vector<uint64_t>> Shape(std::string_view name) const;
+  // binary16 bit patterns / signed bytes; Corruption naming the entry unless there are exactly
+  // `expect_count` of them.
+  Result<std::vector<uint16_t>> F16(std::string_view name, size_t expect_count) const;
+  Result<std::vector<int8_t>> I8(std::string_view name, size_t expect_count) const;
+  // The entries' names in file order.
+  const std::vector<std::string>& names() const { return names_; }
   const std::string& origin() const { return origin_; }
 
  private:
@@ -69,13 +94,17 @@ class ModelReader {
     std::vector<uint64_t> shape;
     std::string_view data;  // into bytes_
   };
+  friend class ModelWriter;  // Copy
   template <typename T>
   Result<std::vector<T>> Array(std::string_view name, DType type) const;
+  template <typename T>
+  Result<std::vector<T>> Counted(std::string_view name, DType type, size_t expect_count) const;
   Status Missing(std::string_view name) const;
 
   std::string origin_;
   std::string bytes_;
   std::map<std::string, Entry, std::less<>> entries_;
+  std::vector<std::string> names_;  // file order
 };
 
 }  // namespace freshet::model

@@ -232,6 +232,18 @@ void EmbeddingTable::WriteRow(uint32_t row, std::span<const float> values) {
   for (int j = 0; j < options_.dim; ++j) Store(w[j], values[j]);
 }
 
+void EmbeddingTable::ResetRow(uint32_t row, std::span<const float> values) {
+  assert(row < rows_ && values.size() == static_cast<size_t>(options_.dim));
+  const size_t base = static_cast<size_t>(row) * options_.dim;
+  std::copy(values.begin(), values.end(), values_.begin() + static_cast<std::ptrdiff_t>(base));
+  const float initial =
+      options_.optimizer == SparseOptimizer::kAdagrad ? options_.adagrad_initial_accumulator : 0.0f;
+  const auto at = static_cast<std::ptrdiff_t>(base);
+  if (!state1_.empty()) std::fill_n(state1_.begin() + at, options_.dim, initial);
+  if (!state2_.empty()) std::fill_n(state2_.begin() + at, options_.dim, 0.0f);
+  steps_[row] = 0;
+}
+
 uint32_t EmbeddingTable::update_count(uint32_t row) const {
   assert(row < rows_);
   return std::atomic_ref<uint32_t>(*Steps(row)).load(std::memory_order_relaxed);

@@ -135,6 +135,9 @@ class EmbeddingTable {
   void ReadRow(uint32_t row, std::span<float> out) const;
   float Dot(uint32_t row, std::span<const float> x) const;
   void WriteRow(uint32_t row, std::span<const float> values);
+  // Row `row` starts over: `values`, and the optimizer state and update count of a row never
+  // updated (a row reused for another id). Exclusive.
+  void ResetRow(uint32_t row, std::span<const float> values);
   // One optimizer step of `row` with gradient `grad` (plus weight decay).
   void ApplyGradient(uint32_t row, std::span<const float> grad);
   // ApplyGradient for every row of `grads`, fetching rows a few ahead into the cache (a table

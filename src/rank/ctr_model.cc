@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <numeric>
 #include <sstream>
@@ -147,6 +148,16 @@ Status CheckOptions(std::string_view kind, const CtrOptions& o) {
 
 float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
+Status NotLearnable(std::string_view kind, EmbedPrecision p) {
+  return Status::FailedPrecondition(
+      "this " + std::string(kind) + " model's embedding table is stored as " +
+      std::string(PrecisionName(p)) +
+      " for serving and cannot be trained or learn online; train the float model and quantize "
+      "it again");
+}
+
+constexpr std::string_view kPrecisionEntry = "ctr.embed_precision";
+
 }  // namespace
 
 std::vector<std::string_view> CtrModelKinds() { return {"ftrl", "fm", "deepfm", "dcnv2"}; }
@@ -187,6 +198,7 @@ std::vector<uint32_t> CtrModel::Encode(const CtrDataset& data) const {
 
 Result<FitReport> CtrModel::Fit(const CtrDataset& train, const CtrDataset* valid,
                                 const FitOptions& fit) {
+  if (!can_learn()) return NotLearnable(kind(), precision_);
   if (train.size() == 0) return Status::InvalidArgument("the training set is empty");
   if (train.num_fields < 1 || train.num_fields > kMaxFields ||
       train.features.size() != train.size() * static_cast<size_t>(train.num_fields)) {
@@ -205,6 +217,7 @@ Result<FitReport> CtrModel::Fit(const CtrDataset& train, const CtrDataset* valid
   for (uint64_t id : train.features) map_->Count(id);
   map_->AdmitCounted();
   FRESHET_RETURN_IF_ERROR(Init(fields_, map_->rows()));
+  table_rows_ = map_->rows();
 
   FitReport report;
   report.admitted_features = map_->admitted();
@@ -283,6 +296,7 @@ void CtrModel::WriteEntries(model::ModelWriter& w) const {
   w.PutU32("ctr.feature_rows", rows);
   const std::vector<uint32_t> shape = {static_cast<uint32_t>(fields_), map_->rows()};
   w.PutU32("ctr.shape", shape);
+  if (precision_ != EmbedPrecision::kFloat) w.PutBytes(kPrecisionEntry, PrecisionName(precision_));
   SaveParams(w);
 }
 
@@ -334,7 +348,19 @@ Result<std::unique_ptr<CtrModel>> CtrModel::LoadFrom(const model::ModelReader& r
   m->map_ = std::make_unique<FeatureMap>(m->fields_, FeatureMapOptions{options.min_count, 0});
   std::vector<uint64_t> uids(ids.begin(), ids.end());
   if (!m->map_->Import(uids, rows, shape[1])) return corrupt("inconsistent feature rows");
+  if (r.Has(kPrecisionEntry)) {
+    FRESHET_ASSIGN_OR_RETURN(std::string text, r.Bytes(kPrecisionEntry));
+    auto precision = ParsePrecision(text);
+    if (!precision.ok()) return corrupt("entry '" + std::string(kPrecisionEntry) + "': " +
+                                        precision.status().message());
+    if (*precision != EmbedPrecision::kFloat && kind == "ftrl") {
+      return corrupt("entry '" + std::string(kPrecisionEntry) +
+                     "': an ftrl model has no embedding table");
+    }
+    m->precision_ = *precision;
+  }
   FRESHET_RETURN_IF_ERROR(m->Init(m->fields_, shape[1]));
+  m->table_rows_ = shape[1];
   Status s = m->LoadParams(r);
   if (!s.ok()) return corrupt(s.message());
   m->trained_ = true;
@@ -357,9 +383,10 @@ void CtrModel::PredictEncoded(const uint32_t* rows, size_t n,
   for (size_t i = 0; i < n; ++i) probabilities[i] = Sigmoid(probabilities[i]);
 }
 
-double CtrModel::LearnEncoded(const uint32_t* rows, std::span<const float> labels) {
+Result<double> CtrModel::LearnEncoded(const uint32_t* rows, std::span<const float> labels) {
   assert(trained_);
-  if (labels.empty()) return 0;
+  if (!can_learn()) return NotLearnable(kind(), precision_);
+  if (labels.empty()) return 0.0;
   std::vector<uint32_t> order(labels.size());
   std::iota(order.begin(), order.end(), 0u);
   const double mean = TrainEpoch(rows, labels, order, 1, 1, FitOptions{});
@@ -377,10 +404,137 @@ Result<std::unique_ptr<CtrModel>> CtrModel::Clone() const {
   return LoadFrom(r);
 }
 
+Status CtrModel::QuantizeEmbeddings(EmbedPrecision precision) {
+  if (!trained_) return Status::FailedPrecondition("the model is not trained");
+  if (precision_ != EmbedPrecision::kFloat) {
+    return Status::FailedPrecondition("the model is already quantized (" +
+                                      std::string(PrecisionName(precision_)) + ")");
+  }
+  if (precision == EmbedPrecision::kFloat) {
+    return Status::InvalidArgument("quantize to fp16 or int8, not float");
+  }
+  FRESHET_RETURN_IF_ERROR(Quantize(precision));
+  precision_ = precision;
+  return Status::OK();
+}
+
+Status CtrModel::Quantize(EmbedPrecision) {
+  return Status::InvalidArgument(
+      "a " + std::string(kind()) +
+      " model has one weight per feature and no embedding table to quantize (fm, deepfm and "
+      "dcnv2 have one)");
+}
+
+Result<size_t> CtrModel::ObserveOnline(std::span<const uint64_t> ids, uint64_t step,
+                                       std::span<uint32_t> rows) {
+  assert(trained_ && rows.size() == ids.size());
+  if (!can_learn()) {
+    return Status::FailedPrecondition("the model is quantized to " +
+                                      std::string(PrecisionName(precision_)) +
+                                      " for serving; it cannot learn");
+  }
+  size_t admitted = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    bool fresh = false;
+    rows[i] = map_->Observe(ids[i], step, &fresh);
+    if (!fresh) continue;
+    if (map_->rows() > table_rows_) {
+      FRESHET_RETURN_IF_ERROR(GrowRows(map_->rows()));
+      table_rows_ = map_->rows();
+    }
+    ResetRow(rows[i], static_cast<uint32_t>(FieldOf(ids[i])));
+    ++admitted;
+  }
+  return admitted;
+}
+
+size_t CtrModel::ExpireOnline(uint64_t now, uint64_t max_age) {
+  map_->set_max_age(max_age);
+  const size_t expired = map_->Expire(now);
+  map_->set_max_age(0);
+  return expired;
+}
+
 Status CtrModel::ExplainRows(const uint32_t*, std::span<float>, float*) const {
   return Status::InvalidArgument(std::string(kind()) +
                                  " has no linear part to attribute (explain needs ftrl, fm or "
                                  "deepfm)");
+}
+
+Result<QuantizeReport> QuantizeModelFile(const std::string& in, const std::string& out,
+                                         EmbedPrecision precision) {
+  if (precision == EmbedPrecision::kFloat) {
+    return Status::InvalidArgument("quantize to fp16 or int8, not float");
+  }
+  FRESHET_ASSIGN_OR_RETURN(model::ModelReader r, model::ModelReader::Open(in));
+  FRESHET_ASSIGN_OR_RETURN(std::string kind, r.Bytes("kind"));
+  if (kind.compare(0, kKindPrefix.size(), kKindPrefix) != 0) {
+    return Status::InvalidArgument("model file '" + in + "' holds a '" + kind +
+                                   "' model; quantize takes a CTR or shop ranking model (fm, "
+                                   "deepfm, dcnv2)");
+  }
+  if (r.Has(kPrecisionEntry)) {
+    FRESHET_ASSIGN_OR_RETURN(std::string stored, r.Bytes(kPrecisionEntry));
+    return Status::FailedPrecondition("model file '" + in + "' is already quantized (" + stored +
+                                      "); quantize the float model it was made from");
+  }
+  if (kind == "ctr-ftrl") {
+    return Status::InvalidArgument(
+        "model file '" + in +
+        "' is an ftrl model: one weight per feature and no embedding table, nothing to quantize "
+        "(fm, deepfm and dcnv2 have one)");
+  }
+  FRESHET_ASSIGN_OR_RETURN(std::unique_ptr<CtrModel> m, CtrModel::LoadFrom(r));
+  auto* net = dynamic_cast<FieldNetModel*>(m.get());
+  assert(net != nullptr);  // every CTR kind but ftrl
+  QuantizeReport report;
+  report.kind = std::string(m->kind());
+  report.shop = r.Has("shop.target");
+  report.float_bytes = m->EmbeddingBytes();
+  const Status s = m->QuantizeEmbeddings(precision);
+  if (!s.ok()) return s.WithContext("model file '" + in + "'");
+  const QuantizedTable& q = *net->quantized_embed();
+  report.rows = q.rows();
+  report.dim = q.dim();
+  report.quantized_bytes = q.bytes();
+  // The error against the float rows, which LoadFrom has checked.
+  FRESHET_ASSIGN_OR_RETURN(std::vector<float> values, r.F32("net.embed"));
+  const size_t k = static_cast<size_t>(q.dim());
+  std::vector<float> row(k);
+  double sum = 0;
+  for (uint32_t i = 0; i < q.rows(); ++i) {
+    q.ReadRow(i, row);
+    double row_max = 0, row_err = 0;
+    for (size_t d = 0; d < k; ++d) {
+      const double x = values[i * k + d];
+      const double e = std::abs(x - static_cast<double>(row[d]));
+      row_max = std::max(row_max, std::abs(x));
+      row_err = std::max(row_err, e);
+      sum += e;
+    }
+    report.max_abs_error = std::max(report.max_abs_error, row_err);
+    if (row_max > 0) report.max_row_error = std::max(report.max_row_error, row_err / row_max);
+  }
+  report.mean_abs_error = values.empty() ? 0 : sum / static_cast<double>(values.size());
+  // Every entry as it was, in its order, but the float rows, replaced by the quantized ones.
+  model::ModelWriter w;
+  for (const std::string& name : r.names()) {
+    if (name == "net.embed") {
+      w.PutBytes(kPrecisionEntry, PrecisionName(precision));
+      net->SaveEmbedding(w);
+    } else {
+      w.Copy(r, name);
+    }
+  }
+  std::error_code ec;
+  report.in_file_bytes = std::filesystem::file_size(in, ec);
+  const Status written = w.Commit(out);
+  if (!written.ok()) {
+    return Status::IOError("cannot write the quantized model to '" + out +
+                           "': " + written.message());
+  }
+  report.out_file_bytes = std::filesystem::file_size(out, ec);
+  return report;
 }
 
 }  // namespace freshet::rank

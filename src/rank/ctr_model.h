@@ -19,6 +19,7 @@
 #include "core/status.h"
 #include "rank/dataset.h"
 #include "rank/feature_map.h"
+#include "rank/quantized_table.h"
 
 namespace freshet::model {
 class ModelWriter;
@@ -116,7 +117,8 @@ class CtrModel {
   // Trains from scratch on `train` (admission counting, then epochs); with `valid` (may be null)
   // validation AUC / logloss after each epoch, early stopping on its logloss and the best epoch's
   // weights kept. InvalidArgument for an empty training set, a validation set of another format or
-  // options out of range. Not thread-safe with any other call on the model.
+  // options out of range; FailedPrecondition naming the precision for a quantized model. Not
+  // thread-safe with any other call on the model.
   Result<FitReport> Fit(const CtrDataset& train, const CtrDataset* valid, const FitOptions& fit);
 
   // Click probabilities of every sample. REQUIRES: trained(); data.format == format();
@@ -145,15 +147,52 @@ class CtrModel {
   // Probabilities of n samples given as rows ([n, fields]). Const; thread-safe with itself.
   void PredictEncoded(const uint32_t* rows, size_t n, std::span<float> probabilities) const;
   // One online step over n encoded samples (FTRL: a step per sample; the others: one batch).
-  // Returns the summed logloss before the step. Not thread-safe with any call on the model.
-  double LearnEncoded(const uint32_t* rows, std::span<const float> labels);
-  // An independent copy with the same weights (optimizer moments of the neural kinds restart).
+  // Returns the summed logloss before the step; FailedPrecondition naming the precision for a
+  // quantized model (nothing changes). Not thread-safe with any call on the model.
+  Result<double> LearnEncoded(const uint32_t* rows, std::span<const float> labels);
+  // Online admission and age expiry (the shop ranker's online learner; docs/models.md): counts
+  // one sighting of each id at `step` (FeatureMap::Observe, the model's own min_count) and writes
+  // each id's row to `rows`. An id seen min_count times gets a row of its own: grown, or one freed
+  // by ExpireOnline, starting as a copy of its field's rare row (what it was scored with until
+  // then, so its predictions do not jump) with fresh optimizer state. Returns how many ids got a
+  // row. REQUIRES: trained(); can_learn(). Not thread-safe with any call on the model.
+  Result<size_t> ObserveOnline(std::span<const uint64_t> ids, uint64_t step,
+                               std::span<uint32_t> rows);
+  // Frees the rows of ids last seen more than `max_age` steps before `now` (ids not observed
+  // since the model was loaded count from the first call): they score with their field's rare
+  // row again, and the rows go to the next admitted ids. Returns how many. Not thread-safe.
+  size_t ExpireOnline(uint64_t now, uint64_t max_age);
+  // Feature rows, rare rows included (the size of the tables). REQUIRES: trained().
+  uint32_t feature_rows() const { return map_->rows(); }
+
+  // An independent copy with the same weights (optimizer moments of the neural kinds restart); a
+  // quantized model's copy keeps the quantized rows.
   Result<std::unique_ptr<CtrModel>> Clone() const;
   // Per-field contributions to the logit of one sample (`fields()` rows): FTRL its weights; FM /
   // DeepFM linear weight + half the pairwise terms with the other fields. *bias gets the bias.
   // InvalidArgument for kinds without a linear part (DCN-v2). Const; thread-safe.
   virtual Status ExplainRows(const uint32_t* rows, std::span<float> contributions,
                              float* bias) const;
+
+  // --- Quantized embedding tables for serving (quantized_table.h; docs/models.md). ---
+
+  // How the feature embedding rows are stored: kFloat, or fp16 / int8 after QuantizeEmbeddings
+  // or when loaded from a quantized file. A quantized model predicts, explains, clones and saves
+  // (quantized), but cannot learn: Fit and LearnEncoded refuse it.
+  EmbedPrecision embed_precision() const { return precision_; }
+  bool can_learn() const { return precision_ == EmbedPrecision::kFloat; }
+  // Replaces the float embedding table by `precision` rows (the linear weights and dense layers
+  // stay float) and frees the float table and its optimizer state. FailedPrecondition when not
+  // trained or already quantized; InvalidArgument for kFloat, for a non-finite weight, and for
+  // kinds without an embedding table (FTRL: one weight per feature). Not thread-safe with any
+  // call on the model.
+  Status QuantizeEmbeddings(EmbedPrecision precision);
+  struct TableBytes {
+    size_t values = 0;     // the rows (and int8 scales)
+    size_t optimizer = 0;  // float tables: lazy Adam's moments and step counts, kept for learning
+  };
+  // Memory of the feature embedding table; zeros for kinds without one (FTRL). Const.
+  virtual TableBytes EmbeddingBytes() const { return {}; }
 
  protected:
   explicit CtrModel(const CtrOptions& options) : options_(options) {}
@@ -174,6 +213,13 @@ class CtrModel {
   virtual void SaveParams(model::ModelWriter& w) const = 0;
   // Corruption naming the entry when one is missing or of the wrong size.
   virtual Status LoadParams(const model::ModelReader& r) = 0;
+  // ObserveOnline: grow the tables to `rows` rows (the new ones as Init makes them), and make row
+  // `row` a copy of row `from` with fresh optimizer state.
+  virtual Status GrowRows(uint32_t rows) = 0;
+  virtual void ResetRow(uint32_t row, uint32_t from) = 0;
+  // Converts the embedding table (QuantizeEmbeddings has checked the state and precision).
+  // The default: InvalidArgument, no embedding table.
+  virtual Status Quantize(EmbedPrecision precision);
 
   int fields() const { return fields_; }
   // Every entry of the model file (kind, format, options, feature map, parameters).
@@ -185,8 +231,32 @@ class CtrModel {
   CtrFormat format_ = CtrFormat::kCriteo;
   int fields_ = 0;
   bool trained_ = false;
+  // Set before Init (by LoadFrom) so that a quantized model never builds its float table.
+  EmbedPrecision precision_ = EmbedPrecision::kFloat;
   std::unique_ptr<FeatureMap> map_;
+  uint32_t table_rows_ = 0;  // rows the parameters were built or grown for
 };
+
+// `freshet quantize`: reads the CTR or shop model file `in` (FM, DeepFM, DCN-v2), converts its
+// feature embedding table to `precision` and writes `out` atomically with every other entry of
+// `in` copied unchanged (a shop model's spec, target, windows and store fingerprint included).
+// `in` and `out` may be the same path. Errors name the file: NotFound for a missing `in`;
+// InvalidArgument for a file that is not a CTR / shop model, an FTRL model, or kFloat;
+// FailedPrecondition for a file already quantized; Corruption as CtrModel::Load; IOError when
+// writing fails.
+struct QuantizeReport {
+  std::string kind;         // "fm", "deepfm", "dcnv2"
+  bool shop = false;        // a shop ranking model (click / cart / buy)
+  uint32_t rows = 0;        // embedding rows
+  int dim = 0;              // embedding width
+  CtrModel::TableBytes float_bytes;  // the float model's table in memory
+  size_t quantized_bytes = 0;        // the quantized rows (and scales) in memory
+  uint64_t in_file_bytes = 0, out_file_bytes = 0;
+  double max_abs_error = 0, mean_abs_error = 0;  // per element, dequantized vs float
+  double max_row_error = 0;  // largest element error of a row over its max |value| (0 for 0 rows)
+};
+Result<QuantizeReport> QuantizeModelFile(const std::string& in, const std::string& out,
+                                         EmbedPrecision precision);
 
 // A model of `kind` ("ftrl", "fm", "deepfm", "dcnv2") with `options` (start from CtrDefaults).
 // InvalidArgument for an unknown kind or options out of range, naming the option.

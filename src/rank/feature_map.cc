@@ -59,14 +59,15 @@ size_t FeatureMap::Expire(uint64_t now) {
   if (options_.max_age == 0) return 0;
   size_t expired = 0;
   for (auto it = entries_.begin(); it != entries_.end();) {
-    const Entry& e = it->second;
+    Entry& e = it->second;
+    if (e.last_seen == 0) e.last_seen = now;
     if (now > e.last_seen && now - e.last_seen > options_.max_age) {
       if (e.row != kNoRow) {
         free_rows_.push_back(e.row);
         --admitted_;
         ++expired;
       }
-      it = entries_.erase(it);
+      entries_.erase(it++);  // flat_hash_map: erase leaves the other iterators valid
     } else {
       ++it;
     }

@@ -12,9 +12,10 @@
 // Not thread-safe: one writer (the trainer or the online learner), and readers only while no write
 // runs. Training encodes samples to rows once, up front, so the hot loops never touch the map.
 
+#include <absl/container/flat_hash_map.h>
+
 #include <cstdint>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 namespace freshet::rank {
@@ -52,8 +53,11 @@ class FeatureMap {
   // needs re-initialising).
   uint32_t Observe(uint64_t id, uint64_t step, bool* new_row = nullptr);
   // Frees the rows of admitted ids whose last sighting is more than max_age steps before `now`
-  // (no-op when max_age == 0); they forget their counts. Returns how many were expired.
+  // (no-op when max_age == 0); they forget their counts. Returns how many were expired. Ids never
+  // observed (admitted offline, or read from a model file: no step yet) are stamped `now` by the
+  // first Expire that sees them, so their age counts from then.
   size_t Expire(uint64_t now);
+  void set_max_age(uint64_t max_age) { options_.max_age = max_age; }
 
   // The row of `id`: its own when admitted, else its field's rare row. Const and allocation-free.
   uint32_t Lookup(uint64_t id) const;
@@ -78,7 +82,10 @@ class FeatureMap {
 
   int num_fields_;
   FeatureMapOptions options_;
-  std::unordered_map<uint64_t, Entry> entries_;
+  // Open addressing (Abseil's SwissTable): a lookup is one probe of a control group and one
+  // entry, where std::unordered_map's nodes cost a chain of cache misses; serving looks up every
+  // feature of every candidate (bench/feature_map_bench.cc, docs/benchmarks.md).
+  absl::flat_hash_map<uint64_t, Entry> entries_;
   std::vector<uint32_t> free_rows_;
   uint32_t next_row_;
   size_t admitted_ = 0;

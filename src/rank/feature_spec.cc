@@ -391,16 +391,64 @@ std::string FeatureSpec::SlotName(int slot) const {
   return "?";
 }
 
+namespace {
+
+// The most recent items any source reads (the rest read a tail of these).
+constexpr size_t kRecentRead = 200;
+
+// The reads held in the scratch are `user`'s (dropped when they were another user's).
+void SameUser(SpecScratch& scratch, UserId user) {
+  if (scratch.user != user) {
+    scratch.user = user;
+    scratch.have_recent = scratch.have_cart = scratch.have_summary = false;
+  }
+}
+
+// The user's newest `n` (<= kRecentRead) items, oldest first.
+std::span<const ItemId> RecentItems(const feature::FeatureState& state, UserId user,
+                                    SpecScratch& scratch, size_t n) {
+  SameUser(scratch, user);
+  if (!scratch.have_recent) {
+    state.Recent(user, kRecentRead, &scratch.recent);
+    scratch.have_recent = true;
+  }
+  const size_t take = std::min(n, scratch.recent.size());
+  return {scratch.recent.data() + (scratch.recent.size() - take), take};
+}
+
+const std::vector<feature::FeatureState::CartLine>& CartOf(const feature::FeatureState& state,
+                                                          UserId user, SpecScratch& scratch) {
+  SameUser(scratch, user);
+  if (!scratch.have_cart) {
+    state.Cart(user, &scratch.cart);
+    scratch.have_cart = true;
+  }
+  return scratch.cart;
+}
+
+// The user's summary; false for a user the state does not know.
+bool SummaryOf(const feature::FeatureState& state, UserId user, SpecScratch& scratch,
+               feature::FeatureState::UserSummary* out) {
+  SameUser(scratch, user);
+  if (!scratch.have_summary) {
+    scratch.summary_known = state.Summary(user, &scratch.summary);
+    scratch.have_summary = true;
+  }
+  *out = scratch.summary;
+  return scratch.summary_known;
+}
+
+}  // namespace
+
 float FeatureSpec::Raw(int field, const feature::FeatureState& state, const ShopCatalog& catalog,
                        const SampleKey& key, SpecScratch& scratch) const {
   const SpecField& f = fields_[static_cast<size_t>(field)];
   const ShopItemInfo& info = catalog.Get(key.item);
   feature::FeatureState::UserSummary u;
-  auto user = [&]() { return state.Summary(key.user, &u); };
+  auto user = [&]() { return SummaryOf(state, key.user, scratch, &u); };
   auto cart_other = [&](float* value) {
-    state.Cart(key.user, &scratch.cart);
     float n = 0, v = 0;
-    for (const auto& line : scratch.cart) {
+    for (const auto& line : CartOf(state, key.user, scratch)) {
       if (line.item == key.item) continue;
       n += 1;
       const float p = catalog.Get(line.item).price;
@@ -461,16 +509,17 @@ float FeatureSpec::Raw(int field, const feature::FeatureState& state, const Shop
         x = static_cast<float>(std::max<int64_t>(0, key.ts_ms - u.last_buy_ms)) / 1000.0f;
       }
       break;
-    case Src::kUserItemInteractions:
-      state.Recent(key.user, 200, &scratch.recent);
-      x = static_cast<float>(std::count(scratch.recent.begin(), scratch.recent.end(), key.item));
+    case Src::kUserItemInteractions: {
+      const auto recent = RecentItems(state, key.user, scratch, 200);
+      x = static_cast<float>(std::count(recent.begin(), recent.end(), key.item));
       break;
+    }
     case Src::kUserCategoryShare: {
-      state.Recent(key.user, 50, &scratch.recent);
-      if (scratch.recent.empty()) break;
+      const auto recent = RecentItems(state, key.user, scratch, 50);
+      if (recent.empty()) break;
       size_t same = 0;
-      for (ItemId i : scratch.recent) same += catalog.Get(i).category == info.category ? 1 : 0;
-      x = static_cast<float>(same) / static_cast<float>(scratch.recent.size());
+      for (ItemId i : recent) same += catalog.Get(i).category == info.category ? 1 : 0;
+      x = static_cast<float>(same) / static_cast<float>(recent.size());
       break;
     }
     case Src::kCartSize:
@@ -480,8 +529,7 @@ float FeatureSpec::Raw(int field, const feature::FeatureState& state, const Shop
       cart_other(&x);
       break;
     case Src::kCartItemAgeSeconds:
-      state.Cart(key.user, &scratch.cart);
-      for (const auto& line : scratch.cart) {
+      for (const auto& line : CartOf(state, key.user, scratch)) {
         if (line.item == key.item) {
           x = static_cast<float>(std::max<int64_t>(0, key.ts_ms - line.added_ms)) / 1000.0f;
         }
@@ -489,10 +537,9 @@ float FeatureSpec::Raw(int field, const feature::FeatureState& state, const Shop
       break;
     case Src::kUserMeanPrice:
     case Src::kPriceVsUser: {
-      state.Recent(key.user, 50, &scratch.recent);
       double sum = 0;
       int n = 0;
-      for (ItemId i : scratch.recent) {
+      for (ItemId i : RecentItems(state, key.user, scratch, 50)) {
         const float p = catalog.Get(i).price;
         if (!std::isnan(p)) {
           sum += p;
@@ -520,15 +567,11 @@ void FeatureSpec::Build(const feature::FeatureState& state, const ShopCatalog& c
                         const SampleKey& key, SpecScratch& scratch,
                         std::span<uint64_t> out) const {
   const ShopItemInfo& info = catalog.Get(key.item);
-  // Categorical values first (crosses read them); recent items once per sample.
-  bool have_recent = false;
-  auto recent = [&]() -> const std::vector<ItemId>& {
-    if (!have_recent) {
-      state.Recent(key.user, 200, &scratch.recent);
-      have_recent = true;
-    }
-    return scratch.recent;
-  };
+  // Categorical values first (crosses read them). The user's reads happen once per sample, or
+  // once per call (SpecScratch::per_call): a new sample outside a call reads the state again.
+  if (!scratch.per_call) scratch.have_recent = scratch.have_cart = scratch.have_summary = false;
+  SameUser(scratch, key.user);
+  auto recent = [&] { return RecentItems(state, key.user, scratch, kRecentRead); };
   std::vector<uint64_t>& values = scratch.values;
   values.assign(fields_.size(), kMissing);
   for (size_t fi = 0; fi < fields_.size(); ++fi) {
@@ -559,9 +602,10 @@ void FeatureSpec::Build(const feature::FeatureState& state, const ShopCatalog& c
           v = static_cast<uint64_t>((key.ts_ms / 86400000 + 4) % 7);  // 1970-01-01: Thursday
           break;
         case Src::kInCart: {
-          state.Cart(key.user, &scratch.cart);
           v = 0;
-          for (const auto& line : scratch.cart) v |= line.item == key.item ? 1 : 0;
+          for (const auto& line : CartOf(state, key.user, scratch)) {
+            v |= line.item == key.item ? 1 : 0;
+          }
           break;
         }
         case Src::kSeenItem: {

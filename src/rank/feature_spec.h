@@ -64,9 +64,25 @@ struct NumericStats {
 
 // Per-call buffers of Build (one per thread).
 struct SpecScratch {
-  std::vector<ItemId> recent;
+  std::vector<ItemId> recent;  // the user's newest kRecentRead items, oldest first
   std::vector<feature::FeatureState::CartLine> cart;
   std::vector<uint64_t> values;
+
+  // Many samples of one user in one call (ShopRanker::Score ranks a user's candidates): with
+  // `per_call` set, the user's recent items, cart and summary are read from the FeatureState
+  // once per user and reused by every sample until the caller ends the call (BeginCall again,
+  // or EndCall), which is also one consistent view of the user for the call. Off by default:
+  // an offline replay changes the state between samples.
+  void BeginCall() {
+    per_call = true;
+    have_recent = have_cart = have_summary = false;
+  }
+  void EndCall() { per_call = have_recent = have_cart = have_summary = false; }
+
+  bool per_call = false;
+  UserId user = 0;  // whose reads are held below
+  bool have_recent = false, have_cart = false, have_summary = false, summary_known = false;
+  feature::FeatureState::UserSummary summary;
 };
 
 // The anchor a sample describes.

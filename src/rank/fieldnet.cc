@@ -224,6 +224,7 @@ FieldNetModel::~FieldNetModel() = default;
 Status FieldNetModel::Init(int fields, uint32_t rows) {
   const CtrOptions& o = options_;
   dim_ = fields * o.embed_dim;
+  rows_ = rows;
   nn::EmbeddingTableOptions eo;
   eo.dim = o.embed_dim;
   eo.optimizer = nn::SparseOptimizer::kAdam;
@@ -231,7 +232,13 @@ Status FieldNetModel::Init(int fields, uint32_t rows) {
   eo.weight_decay = o.embed_l2;
   eo.init_stddev = 0.01f;
   eo.seed = o.seed;
-  FRESHET_ASSIGN_OR_RETURN(embed_, nn::EmbeddingTable::Create(eo, rows));
+  // A quantized model (LoadFrom sets the precision first) reads its rows in LoadParams and never
+  // holds the float table.
+  qembed_.reset();
+  embed_.reset();
+  if (embed_precision() == EmbedPrecision::kFloat) {
+    FRESHET_ASSIGN_OR_RETURN(embed_, nn::EmbeddingTable::Create(eo, rows));
+  }
   if (linear_fm_) {
     eo.dim = 1;
     eo.init_stddev = 0.0f;
@@ -266,20 +273,19 @@ Status FieldNetModel::Init(int fields, uint32_t rows) {
   return Status::OK();
 }
 
-void FieldNetModel::Forward(size_t m, Workspace& ws) const {
+template <typename ReadRow, typename PrefetchRow>
+void FieldNetModel::Gather(size_t m, Workspace& ws, ReadRow read_row,
+                           PrefetchRow prefetch_row) const {
   const int f = fields();
   const int k = options_.embed_dim;
-  const auto rows = static_cast<Eigen::Index>(m);
-  auto x0 = ws.x0.topRows(rows);
-  auto logit = ws.logit.topRows(rows);
-  logit.setConstant(bias_->value(0, 0));
+  auto x0 = ws.x0.topRows(static_cast<Eigen::Index>(m));
   // Rows are scattered over tables far larger than the cache: fetch a few samples ahead.
   constexpr size_t kAhead = 2;
   for (size_t i = 0; i < m; ++i) {
     if (i + kAhead < m) {
       for (int j = 0; j < f; ++j) {
         const uint32_t r = ws.rows[(i + kAhead) * f + j];
-        embed_->Prefetch(r);
+        prefetch_row(r);
         if (linear_fm_) linear_->Prefetch(r);
       }
     }
@@ -287,14 +293,39 @@ void FieldNetModel::Forward(size_t m, Workspace& ws) const {
     float lin = 0;
     for (int j = 0; j < f; ++j) {
       const uint32_t r = ws.rows[i * f + j];
-      embed_->ReadRow(r, {xi + static_cast<size_t>(j) * k, static_cast<size_t>(k)});
+      read_row(r, xi + static_cast<size_t>(j) * k);
       if (linear_fm_) {
         float w;
         linear_->ReadRow(r, {&w, 1});
         lin += w;
       }
     }
-    logit(static_cast<Eigen::Index>(i), 0) += lin;
+    ws.logit(static_cast<Eigen::Index>(i), 0) += lin;
+  }
+}
+
+void FieldNetModel::Forward(size_t m, Workspace& ws) const {
+  const int f = fields();
+  const int k = options_.embed_dim;
+  const auto rows = static_cast<Eigen::Index>(m);
+  auto x0 = ws.x0.topRows(rows);
+  auto logit = ws.logit.topRows(rows);
+  logit.setConstant(bias_->value(0, 0));
+  // The row storage is chosen here, once per call; the quantized rows are dequantized as they are
+  // gathered, so everything after the gather is the float model's computation.
+  if (qembed_ == nullptr) {
+    Gather(
+        m, ws,
+        [&](uint32_t r, float* out) { embed_->ReadRow(r, {out, static_cast<size_t>(k)}); },
+        [&](uint32_t r) { embed_->Prefetch(r); });
+  } else if (qembed_->precision() == EmbedPrecision::kF16) {
+    Gather(
+        m, ws, [&](uint32_t r, float* out) { qembed_->ReadHalfRow(r, out); },
+        [&](uint32_t r) { qembed_->Prefetch(r); });
+  } else {
+    Gather(
+        m, ws, [&](uint32_t r, float* out) { qembed_->ReadInt8Row(r, out); },
+        [&](uint32_t r) { qembed_->Prefetch(r); });
   }
   if (linear_fm_) {
     auto term = ws.term.topRows(rows);
@@ -669,7 +700,7 @@ void FieldNetModel::Restore() {
 }
 
 void FieldNetModel::SaveParams(model::ModelWriter& w) const {
-  w.PutF32("net.embed", embed_->values(), {embed_->rows(), static_cast<uint64_t>(embed_->dim())});
+  SaveEmbedding(w);
   if (linear_fm_) w.PutF32("net.linear", linear_->values(), {linear_->rows(), 1});
   for (int i = 0; i < params_->size(); ++i) {
     const nn::Param<float>& p = (*params_)[i];
@@ -680,9 +711,13 @@ void FieldNetModel::SaveParams(model::ModelWriter& w) const {
 
 Status FieldNetModel::LoadParams(const model::ModelReader& r) {
   const size_t k = static_cast<size_t>(options_.embed_dim);
-  FRESHET_ASSIGN_OR_RETURN(std::vector<float> e, r.F32("net.embed", embed_->rows() * k));
-  for (uint32_t row = 0; row < embed_->rows(); ++row)
-    embed_->WriteRow(row, {e.data() + row * k, k});
+  if (embed_ != nullptr) {
+    FRESHET_ASSIGN_OR_RETURN(std::vector<float> e, r.F32("net.embed", embed_->rows() * k));
+    for (uint32_t row = 0; row < embed_->rows(); ++row)
+      embed_->WriteRow(row, {e.data() + row * k, k});
+  } else {
+    FRESHET_RETURN_IF_ERROR(LoadQuantized(r));
+  }
   if (linear_fm_) {
     FRESHET_ASSIGN_OR_RETURN(std::vector<float> l, r.F32("net.linear", linear_->rows()));
     for (uint32_t row = 0; row < linear_->rows(); ++row)
@@ -712,7 +747,7 @@ Status FieldNetModel::ExplainRows(const uint32_t* rows, std::span<float> contrib
   const int f = fields();
   const size_t k = static_cast<size_t>(options_.embed_dim);
   std::vector<float> e(static_cast<size_t>(f) * k);
-  for (int i = 0; i < f; ++i) embed_->ReadRow(rows[i], {e.data() + static_cast<size_t>(i) * k, k});
+  for (int i = 0; i < f; ++i) ReadEmbedRow(rows[i], {e.data() + static_cast<size_t>(i) * k, k});
   for (int i = 0; i < f; ++i) {
     float w = 0;
     linear_->ReadRow(rows[i], {&w, 1});
@@ -729,6 +764,90 @@ Status FieldNetModel::ExplainRows(const uint32_t* rows, std::span<float> contrib
   }
   if (bias != nullptr) *bias = bias_->value(0, 0);
   return Status::OK();
+}
+
+}  // namespace freshet::rank
+
+// ---- Quantized serving storage (appended; see CtrModel::QuantizeEmbeddings). ----
+namespace freshet::rank {
+
+void FieldNetModel::ReadEmbedRow(uint32_t row, std::span<float> out) const {
+  if (qembed_ != nullptr) {
+    qembed_->ReadRow(row, out);
+  } else {
+    embed_->ReadRow(row, out);
+  }
+}
+
+CtrModel::TableBytes FieldNetModel::EmbeddingBytes() const {
+  if (qembed_ != nullptr) return {qembed_->bytes(), 0};
+  const size_t n = static_cast<size_t>(embed_->rows()) * static_cast<size_t>(embed_->dim());
+  // Lazy Adam keeps two moments per value and one step count per row (nn/embedding_table.h).
+  return {n * sizeof(float), 2 * n * sizeof(float) + embed_->rows() * sizeof(uint32_t)};
+}
+
+void FieldNetModel::SaveEmbedding(model::ModelWriter& w) const {
+  const std::vector<uint64_t> shape = {rows_, static_cast<uint64_t>(options_.embed_dim)};
+  if (qembed_ == nullptr) {
+    w.PutF32("net.embed", embed_->values(), shape);
+  } else if (qembed_->precision() == EmbedPrecision::kF16) {
+    w.PutF16("net.embed.f16", qembed_->halves(), shape);
+  } else {
+    w.PutI8("net.embed.q8", qembed_->q(), shape);
+    w.PutF32("net.embed.scale", qembed_->scales());
+  }
+}
+
+Status FieldNetModel::Quantize(EmbedPrecision precision) {
+  FRESHET_ASSIGN_OR_RETURN(
+      QuantizedTable t, QuantizedTable::FromFloat(precision, embed_->values(), rows_,
+                                                  options_.embed_dim));
+  qembed_ = std::make_unique<QuantizedTable>(std::move(t));
+  // The float rows and their optimizer state go: a quantized model only serves.
+  embed_.reset();
+  saved_embed_ = {};
+  return Status::OK();
+}
+
+Status FieldNetModel::LoadQuantized(const model::ModelReader& r) {
+  const size_t n = static_cast<size_t>(rows_) * static_cast<size_t>(options_.embed_dim);
+  auto bad = [&](std::string_view entry, const Status& s) {
+    return Status::Corruption("entry '" + std::string(entry) + "' " + s.message());
+  };
+  if (embed_precision() == EmbedPrecision::kF16) {
+    FRESHET_ASSIGN_OR_RETURN(std::vector<uint16_t> h, r.F16("net.embed.f16", n));
+    auto t = QuantizedTable::FromHalves(std::move(h), rows_, options_.embed_dim);
+    if (!t.ok()) return bad("net.embed.f16", t.status());
+    qembed_ = std::make_unique<QuantizedTable>(std::move(*t));
+    return Status::OK();
+  }
+  FRESHET_ASSIGN_OR_RETURN(std::vector<int8_t> q, r.I8("net.embed.q8", n));
+  FRESHET_ASSIGN_OR_RETURN(std::vector<float> scales, r.F32("net.embed.scale", rows_));
+  auto t = QuantizedTable::FromInt8(std::move(q), std::move(scales), rows_, options_.embed_dim);
+  if (!t.ok()) return bad("net.embed.scale", t.status());
+  qembed_ = std::make_unique<QuantizedTable>(std::move(*t));
+  return Status::OK();
+}
+
+// ---- Shop ranking: rows admitted online (CtrModel::ObserveOnline). Float tables only. ----
+
+Status FieldNetModel::GrowRows(uint32_t rows) {
+  if (embed_ == nullptr) return Status::FailedPrecondition("a quantized table cannot grow");
+  FRESHET_RETURN_IF_ERROR(embed_->Grow(rows));
+  if (linear_fm_) FRESHET_RETURN_IF_ERROR(linear_->Grow(rows));
+  rows_ = rows;
+  return Status::OK();
+}
+
+void FieldNetModel::ResetRow(uint32_t row, uint32_t from) {
+  std::vector<float> e(static_cast<size_t>(options_.embed_dim));
+  embed_->ReadRow(from, e);
+  embed_->ResetRow(row, e);
+  if (linear_fm_) {
+    float w = 0;
+    linear_->ReadRow(from, {&w, 1});
+    linear_->ResetRow(row, {&w, 1});
+  }
 }
 
 }  // namespace freshet::rank

@@ -138,4 +138,26 @@ Status FtrlModel::ExplainRows(const uint32_t* rows, std::span<float> contributio
   return Status::OK();
 }
 
+Status FtrlModel::GrowRows(uint32_t rows) {
+  if (rows <= rows_) return Status::OK();
+  // The bias is the last coordinate: it moves to the new end, and its old place becomes a row.
+  const float bias_z = z_[rows_], bias_n = n_[rows_];
+  z_[rows_] = n_[rows_] = 0;
+  z_.resize(static_cast<size_t>(rows) + 1, 0.0f);
+  n_.resize(static_cast<size_t>(rows) + 1, 0.0f);
+  z_[rows] = bias_z;
+  n_[rows] = bias_n;
+  rows_ = rows;
+  return Status::OK();
+}
+
+void FtrlModel::ResetRow(uint32_t row, uint32_t from) {
+  const CtrOptions& o = options_;
+  const float w = Weight(from);
+  // WeightOf(z, 0) = -(z - sign(z) l1) / (beta / alpha + l2) = w for this z (and 0 for w = 0).
+  const float sign = w > 0 ? 1.0f : w < 0 ? -1.0f : 0.0f;
+  z_[row] = -w * (o.ftrl_beta / o.ftrl_alpha + o.ftrl_l2) - sign * o.ftrl_l1;
+  n_[row] = 0;
+}
+
 }  // namespace freshet::rank

@@ -54,6 +54,10 @@ class FtrlModel final : public CtrModel {
   void Restore() override;
   void SaveParams(model::ModelWriter& w) const override;
   Status LoadParams(const model::ModelReader& r) override;
+  Status GrowRows(uint32_t rows) override;
+  // The copy has the weight of `from` with n = 0 (z solved for it): the same prediction, and the
+  // new id's own per-coordinate rate starts fast.
+  void ResetRow(uint32_t row, uint32_t from) override;
 
  private:
   float WeightOf(float z, float n) const;
@@ -85,6 +89,14 @@ class FieldNetModel final : public CtrModel {
   Status ExplainRows(const uint32_t* rows, std::span<float> contributions,
                      float* bias) const override;
 
+  // Quantized serving storage (CtrModel::QuantizeEmbeddings): the rows, or null for a float
+  // model. Exactly one of this and the float table exists.
+  const QuantizedTable* quantized_embed() const { return qembed_.get(); }
+  TableBytes EmbeddingBytes() const override;
+  // The embedding table's entries: `net.embed` (f32), or `net.embed.f16`, or `net.embed.q8` and
+  // `net.embed.scale` (docs/formats.md). For SaveParams and QuantizeModelFile.
+  void SaveEmbedding(model::ModelWriter& w) const;
+
  protected:
   double TrainEpoch(const uint32_t* rows, std::span<const float> labels,
                     std::span<const uint32_t> order, int epoch, int threads,
@@ -95,9 +107,20 @@ class FieldNetModel final : public CtrModel {
   void Restore() override;
   void SaveParams(model::ModelWriter& w) const override;
   Status LoadParams(const model::ModelReader& r) override;
+  Status Quantize(EmbedPrecision precision) override;
+  Status GrowRows(uint32_t rows) override;
+  void ResetRow(uint32_t row, uint32_t from) override;
 
  private:
   struct Workspace;
+  // Forward's gather of the samples' embedding rows into x0 and linear weights into the logits,
+  // with the row storage's read and prefetch as template parameters (chosen once per call).
+  template <typename ReadRow, typename PrefetchRow>
+  void Gather(size_t m, Workspace& ws, ReadRow read_row, PrefetchRow prefetch_row) const;
+  // One embedding row as floats, from whichever storage the model has.
+  void ReadEmbedRow(uint32_t row, std::span<float> out) const;
+  // LoadParams of a quantized model's rows: Corruption naming the entry.
+  Status LoadQuantized(const model::ModelReader& r);
   // Logits of m samples whose rows are ws.rows[0 .. m * fields).
   void Forward(size_t m, Workspace& ws) const;
   // Gradients of the mean loss over `batch` samples; returns the summed loss of these m.
@@ -108,7 +131,9 @@ class FieldNetModel final : public CtrModel {
   bool linear_fm_ = false;  // FM, DeepFM
   bool deep_ = false;       // DeepFM, DCN-v2
   int dim_ = 0;             // fields * embed_dim
-  std::unique_ptr<nn::EmbeddingTable> embed_;
+  uint32_t rows_ = 0;       // feature rows (Init)
+  std::unique_ptr<nn::EmbeddingTable> embed_;  // null when quantized
+  std::unique_ptr<QuantizedTable> qembed_;     // null unless quantized
   std::unique_ptr<nn::EmbeddingTable> linear_;
   std::unique_ptr<nn::ParamSet<float>> params_;
   nn::Param<float>* bias_ = nullptr;

@@ -40,8 +40,15 @@ struct ShopRanker::Part {
   void Encode(const feature::FeatureState& state, const ShopCatalog& catalog, const SampleKey& key,
               size_t i, ShopRanker::Scratch& scratch, SpecScratch& spec_scratch) const {
     const size_t f = static_cast<size_t>(spec.num_slots());
-    spec.Build(state, catalog, key, spec_scratch, std::span<uint64_t>(scratch.ids.data() + i * f, f));
-    for (size_t j = 0; j < f; ++j) scratch.rows[i * f + j] = model->RowOf(scratch.ids[i * f + j]);
+    spec.Build(state, catalog, key, spec_scratch,
+               std::span<uint64_t>(scratch.ids.data() + i * f, f));
+    // The user's features repeat from one candidate to the next: look each new id up once.
+    const uint64_t* ids = scratch.ids.data() + i * f;
+    uint32_t* rows = scratch.rows.data() + i * f;
+    for (size_t j = 0; j < f; ++j) {
+      const bool repeated = i > 0 && ids[j] == scratch.ids[(i - 1) * f + j];
+      rows[j] = repeated ? scratch.rows[(i - 1) * f + j] : model->RowOf(ids[j]);
+    }
   }
 };
 
@@ -126,6 +133,7 @@ void ShopRanker::Score(const feature::FeatureState& state, const ShopCatalog& ca
                        Scratch& scratch, std::span<ShopScores> out) const {
   for (ShopScores& s : out) s = ShopScores{};
   SpecScratch& spec_scratch = scratch.spec;
+  spec_scratch.BeginCall();  // one read of the user's state for all candidates and targets
   for (int t = 0; t < kNumShopTargets; ++t) {
     const Part* p = parts_[t].get();
     if (p == nullptr || items.empty()) continue;
@@ -144,6 +152,7 @@ void ShopRanker::Score(const feature::FeatureState& state, const ShopCatalog& ca
     p->model->PredictEncoded(scratch.rows.data(), items.size(), scratch.logits);
     for (size_t i = 0; i < items.size(); ++i) *Slot(out[i], target) = scratch.logits[i];
   }
+  spec_scratch.EndCall();
 }
 
 Status ShopRanker::CartConversion(const feature::FeatureState& state, const ShopCatalog& catalog,
@@ -161,15 +170,21 @@ Status ShopRanker::CartConversion(const feature::FeatureState& state, const Shop
   scratch.rows.resize(cart.size() * f);
   scratch.logits.resize(cart.size());
   SpecScratch& spec_scratch = scratch.spec;
+  spec_scratch.BeginCall();
   for (size_t i = 0; i < cart.size(); ++i) {
     p->Encode(state, catalog, {user, cart[i].item, context.now_ms, 0.0f}, i, scratch,
               spec_scratch);
   }
+  spec_scratch.EndCall();
   p->model->PredictEncoded(scratch.rows.data(), cart.size(), scratch.logits);
   double none = 1;
   for (size_t i = 0; i < cart.size(); ++i) {
-    out->items.push_back({cart[i].item, cart[i].added_ms, scratch.logits[i]});
-    none *= 1.0 - scratch.logits[i];
+    // The model's probability is for a fresh add; a line still open after a day is less likely
+    // to be bought (most purchases come soon after the add): condition on its age.
+    const float p_buy = ConditionOnAge(scratch.logits[i], p->meta.buy_delays_ms,
+                                       context.now_ms - cart[i].added_ms);
+    out->items.push_back({cart[i].item, cart[i].added_ms, p_buy});
+    none *= 1.0 - p_buy;
   }
   out->p_converts = static_cast<float>(1.0 - none);
   return Status::OK();
@@ -240,7 +255,35 @@ std::unique_ptr<ShopRanker> ShopRanker::Clone() const {
   return r;
 }
 
-LearnReport ShopRanker::Learn(std::span<const JoinedExample> examples) {
+const std::string& ShopRanker::path(ShopTarget target) const {
+  static const std::string kNone;
+  const Part* p = part(target);
+  return p != nullptr ? p->path : kNone;
+}
+
+Status ShopRanker::Save(ShopTarget target, const std::string& path) const {
+  const Part* p = part(target);
+  if (p == nullptr) {
+    return Status::FailedPrecondition(std::string("the ranker has no ") + ShopTargetName(target) +
+                                      " model to save");
+  }
+  return SaveShopModel(path, *p->model, p->spec, p->meta);
+}
+
+bool ShopRanker::can_learn(std::string* why) const {
+  for (const auto& p : parts_) {
+    if (p == nullptr || p->model->can_learn()) continue;
+    if (why != nullptr) {
+      *why = "model file '" + p->path + "' (" + ShopTargetName(p->meta.target) +
+             ") is quantized to " + std::string(PrecisionName(p->model->embed_precision())) +
+             " for serving";
+    }
+    return false;
+  }
+  return true;
+}
+
+LearnReport ShopRanker::Learn(std::span<const JoinedExample> examples, int64_t expire_after_ms) {
   LearnReport report;
   double loss = 0;
   uint64_t learned = 0;
@@ -250,17 +293,41 @@ LearnReport ShopRanker::Learn(std::span<const JoinedExample> examples) {
     Part* p = parts_[t].get();
     rows.clear();
     labels.clear();
+    int64_t newest_ms = 0;
     for (const JoinedExample& x : examples) {
       if (static_cast<int>(x.target) != t) continue;
       if (p == nullptr || x.features.size() != static_cast<size_t>(p->spec.num_slots())) {
         ++report.skipped;
         continue;
       }
-      for (uint64_t id : x.features) rows.push_back(p->model->RowOf(id));
+      // Admission counts sightings in event time (seconds of the deciding event), the clock of
+      // expiry. A quantized model only looks its rows up (it skips the step below).
+      const size_t at = rows.size();
+      rows.resize(at + x.features.size());
+      const std::span<uint32_t> out(rows.data() + at, x.features.size());
+      const uint64_t step = static_cast<uint64_t>(std::max<int64_t>(1, x.decided_ms / 1000));
+      Result<size_t> admitted = p->model->can_learn()
+                                    ? p->model->ObserveOnline(x.features, step, out)
+                                    : Result<size_t>(size_t{0});
+      if (!admitted.ok()) {  // a table that cannot grow: learn through the rows it has
+        for (size_t j = 0; j < out.size(); ++j) out[j] = p->model->RowOf(x.features[j]);
+      } else {
+        report.admitted += *admitted;
+      }
+      newest_ms = std::max(newest_ms, x.decided_ms);
       labels.push_back(x.label);
     }
+    if (p != nullptr && expire_after_ms > 0 && newest_ms > 0 && p->model->can_learn()) {
+      report.expired += p->model->ExpireOnline(static_cast<uint64_t>(newest_ms / 1000),
+                                               static_cast<uint64_t>(expire_after_ms / 1000));
+    }
     if (labels.empty()) continue;
-    loss += p->model->LearnEncoded(rows.data(), labels);
+    const Result<double> step = p->model->LearnEncoded(rows.data(), labels);
+    if (!step.ok()) {  // a quantized model: it serves only
+      report.skipped += labels.size();
+      continue;
+    }
+    loss += *step;
     report.examples[t] += labels.size();
     learned += labels.size();
   }

@@ -19,11 +19,12 @@
 //    new ShopCatalog and swap it (shared_ptr) to add items; an item id beyond the catalog is
 //    scored with unknown category / brand / price.
 //
-// Online updates and new feature ids: a model's FeatureMap is fixed at training (frequency
-// admission over the training set). Learn updates the rows of admitted ids and, for ids first
-// seen online (a new user or item), the field's shared rare row: new ids learn as "an unseen
-// user / item" until the next offline training admits them. This keeps Learn allocation-free in
-// the tables and the clone exact.
+// Online updates and new feature ids: a model's FeatureMap starts as training left it (frequency
+// admission over the training set). Learn counts the ids of the examples it learns and admits
+// those seen the model's min_count times (a new user, item or cross), giving them a row of their
+// own that starts from their field's shared rare row, through which they were scored and learned
+// until then; with expiry on, ids unseen for a while give their rows back. The learner's private
+// copy grows; published copies are clones of it.
 
 #include <cmath>
 #include <cstdint>
@@ -63,7 +64,8 @@ struct CartReport {
   struct Line {
     ItemId item = kNoId;
     int64_t added_ms = 0;  // when it was (last) carted
-    float p_buy = 0;       // the cart model's probability that this cart add is bought
+    float p_buy = 0;       // the probability that this line is bought within the cart window,
+                           // given that it has been open since added_ms
   };
   std::vector<Line> items;  // the user's current cart, oldest add first
 };
@@ -76,6 +78,8 @@ struct Contribution {
 struct LearnReport {
   uint64_t examples[kNumShopTargets] = {};  // learned, per target
   uint64_t skipped = 0;    // examples of a target without a model, or with a wrong feature count
+  uint64_t admitted = 0;   // feature ids that got a row of their own (online admission)
+  uint64_t expired = 0;    // feature ids whose row was freed (age expiry)
   double mean_loss = 0;    // logloss before each step, over the learned examples
 };
 
@@ -116,7 +120,9 @@ class ShopRanker {
              std::span<ShopScores> out) const;
 
   // The user's current cart (from the FeatureState) scored by the cart model: each line as the
-  // features of a fresh cart add now, with the rest of the cart as context. FailedPrecondition
+  // features of a fresh cart add now, with the rest of the cart as context, then conditioned on
+  // the line's age (context.now_ms - added_ms: still open that long; ConditionOnAge with the
+  // model's buy delays), so an old, abandoned line scores low. FailedPrecondition
   // without a cart model. An unknown user or an empty cart gives an empty report. Thread-safe.
   Status CartConversion(const feature::FeatureState& state, const ShopCatalog& catalog,
                         UserId user, const ShopContext& context, Scratch& scratch,
@@ -140,10 +146,27 @@ class ShopRanker {
   // An independent copy (weights, maps, specs). Thread-safe with the const calls.
   std::unique_ptr<ShopRanker> Clone() const;
 
+  // The file the model of `target` was loaded from (kept by Clone); empty without that model.
+  const std::string& path(ShopTarget target) const;
+  // Writes the model of `target`, as learned so far, to `path` in the format of `freshet train
+  // --task click|cart|buy` (spec, windows and store fingerprint included), so that Load reads it
+  // back as the same model: the online snapshots of serving. FailedPrecondition without that
+  // model; IOError naming the path. Thread-safe with the const calls.
+  Status Save(ShopTarget target, const std::string& path) const;
+
+  // Whether Learn can update every model: false when one is quantized for serving (`freshet
+  // quantize`; CtrModel::can_learn), and then *why (may be null) names its file and precision.
+  // Serving skips online rank learning for such a ranker. Thread-safe.
+  bool can_learn(std::string* why = nullptr) const;
+
   // One online step per example on its target's model (FTRL: a proximal step per example;
   // FM / DeepFM / DCN-v2: one Adam batch per target over the examples given). Examples of a
-  // target without a model are skipped. NOT thread-safe: only on a private Clone.
-  LearnReport Learn(std::span<const JoinedExample> examples);
+  // target without a model, or whose model cannot learn (quantized), are skipped. Feature ids
+  // are admitted online as offline (CtrModel::ObserveOnline: a row of their own once seen the
+  // model's min_count times, starting from their field's rare row); with `expire_after_ms` > 0,
+  // ids unseen for that long in event time lose their row again (CtrModel::ExpireOnline). NOT
+  // thread-safe: only on a private Clone.
+  LearnReport Learn(std::span<const JoinedExample> examples, int64_t expire_after_ms = 0);
 
  private:
   struct Part;  // one target's model, spec and featurizer (shop_ranker.cc)

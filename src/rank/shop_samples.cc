@@ -142,6 +142,7 @@ Result<ShopSamples> BuildShopSamples(const store::EventTable& table, const ShopC
     d.labels.push_back(x.label);
     d.features.insert(d.features.end(), x.features.begin(), x.features.begin() + slots);
     (train ? out.train_users : out.valid_users).push_back(x.user);
+    (train ? out.train_open_ms : out.valid_open_ms).push_back(x.decided_ms - x.ts_ms);
     std::vector<float>& base = train ? out.train_base : out.valid_base;
     for (int i = 0; i < kBaselineInputs; ++i) {
       base.push_back(std::bit_cast<float>(
@@ -192,6 +193,7 @@ Status SaveShopModel(const std::string& path, const CtrModel& model, const Featu
     const std::vector<int64_t> items = {static_cast<int64_t>(meta.num_items),
                                         std::bit_cast<int64_t>(meta.item_fingerprint)};
     w.PutI64("shop.store_items", items);
+    if (!meta.buy_delays_ms.empty()) w.PutI64("shop.buy_delays", meta.buy_delays_ms);
     spec.Save(w);
   });
 }
@@ -243,6 +245,14 @@ Result<LoadedShopModel> LoadShopModel(const std::string& path) {
     m.meta.num_items = static_cast<uint32_t>(items[0]);
     m.meta.item_fingerprint = std::bit_cast<uint64_t>(items[1]);
   }
+  if (r.Has("shop.buy_delays")) {
+    FRESHET_ASSIGN_OR_RETURN(m.meta.buy_delays_ms, r.I64("shop.buy_delays"));
+    const auto& q = m.meta.buy_delays_ms;
+    if (q.size() != static_cast<size_t>(kBuyDelayQuantiles) || q.front() < 0 ||
+        !std::is_sorted(q.begin(), q.end())) {
+      return corrupt("bad shop.buy_delays (64 ascending non-negative delays)");
+    }
+  }
   FRESHET_ASSIGN_OR_RETURN(m.spec, FeatureSpec::Load(r));
   FRESHET_ASSIGN_OR_RETURN(m.model, CtrModel::LoadFrom(r));
   if (m.model->num_fields() != m.spec.num_slots()) {
@@ -250,6 +260,40 @@ Result<LoadedShopModel> LoadShopModel(const std::string& path) {
                    " fields, its spec " + std::to_string(m.spec.num_slots()));
   }
   return m;
+}
+
+std::vector<int64_t> BuyDelayQuantiles(std::span<const int64_t> open_ms,
+                                       std::span<const float> labels) {
+  std::vector<int64_t> delays;
+  for (size_t i = 0; i < labels.size() && i < open_ms.size(); ++i) {
+    if (labels[i] > 0.5f) delays.push_back(std::max<int64_t>(0, open_ms[i]));
+  }
+  if (delays.empty()) return {};
+  std::sort(delays.begin(), delays.end());
+  std::vector<int64_t> q(kBuyDelayQuantiles);
+  for (int k = 0; k < kBuyDelayQuantiles; ++k) {
+    // The smallest delay with at least (k + 1) / n of the purchases at or below it.
+    const size_t rank = (static_cast<size_t>(k + 1) * delays.size() + kBuyDelayQuantiles - 1) /
+                        kBuyDelayQuantiles;
+    q[static_cast<size_t>(k)] = delays[std::max<size_t>(rank, 1) - 1];
+  }
+  return q;
+}
+
+float ConditionOnAge(float p, std::span<const int64_t> delay_quantiles, int64_t age_ms) {
+  if (delay_quantiles.empty() || age_ms <= 0) return p;
+  const size_t n = delay_quantiles.size();
+  // F(age): linear between the quantiles, from (0, 0).
+  const size_t k = static_cast<size_t>(
+      std::upper_bound(delay_quantiles.begin(), delay_quantiles.end(), age_ms) -
+      delay_quantiles.begin());
+  if (k == n) return 0.0f;
+  const double lo = k > 0 ? static_cast<double>(delay_quantiles[k - 1]) : 0.0;
+  const double hi = static_cast<double>(delay_quantiles[k]);
+  const double within = hi > lo ? (static_cast<double>(age_ms) - lo) / (hi - lo) : 1.0;
+  const double f = (static_cast<double>(k) + std::clamp(within, 0.0, 1.0)) / static_cast<double>(n);
+  const double denominator = 1.0 - p * f;
+  return denominator > 0 ? static_cast<float>(p * (1.0 - f) / denominator) : 0.0f;
 }
 
 bool LogisticBaseline::Fit(std::span<const float> inputs, std::span<const float> labels,

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,9 @@ struct ShopSamples {
   CtrDataset train, valid;                        // final ids
   std::vector<uint64_t> train_users, valid_users;  // for GAUC
   std::vector<float> train_base, valid_base;       // [n, kBaselineInputs]
+  // How long each example's anchor stayed open: from the anchor to the event that decided its
+  // label (a cart add: to the buy, the removal or the end of the window).
+  std::vector<int64_t> train_open_ms, valid_open_ms;
   int64_t first_ms = 0, last_ms = 0, split_ms = 0;
   LabelJoinerStats joiner;
   // Decided examples dropped because their label window reaches past the last event: only
@@ -97,7 +101,24 @@ struct ShopModelMeta {
   // the wrong users and items without a word. 0 items: not recorded (nothing is checked).
   uint32_t num_items = 0;
   uint64_t item_fingerprint = 0;
+  // Cart models: the time from a cart add to its purchase, over the converted adds of training,
+  // as kBuyDelayQuantiles quantiles (ascending; empty for other targets and older files). It turns
+  // the model's probability at the add into the probability for a cart line that is still open
+  // at its age (ConditionOnAge).
+  std::vector<int64_t> buy_delays_ms;
 };
+
+inline constexpr int kBuyDelayQuantiles = 64;
+// The kBuyDelayQuantiles quantiles of open_ms over the positive examples (labels > 0.5): entry k
+// is the delay under which a fraction (k + 1) / kBuyDelayQuantiles of the purchases happened.
+// Empty without positives.
+std::vector<int64_t> BuyDelayQuantiles(std::span<const int64_t> open_ms,
+                                       std::span<const float> labels);
+// P(bought within the window | not bought, nor removed, after age_ms) from p = P(bought within
+// the window) at the add, F the distribution of buy delays (quantiles as above):
+// p (1 - F(age)) / (1 - p F(age)). p itself for empty quantiles or age <= 0; 0 once age passes the
+// slowest purchase seen.
+float ConditionOnAge(float p, std::span<const int64_t> delay_quantiles, int64_t age_ms);
 
 // OK when `meta` was trained on `store` (or records no store); FailedPrecondition naming `path`
 // and the store's directory otherwise.

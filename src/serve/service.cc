@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -312,19 +313,56 @@ Status Service::ReplayStore(std::optional<uint64_t> learn_after_seq) {
   std::iota(order.begin(), order.end(), 0u);
   std::sort(order.begin(), order.end(),
             [&](uint32_t a, uint32_t b) { return table.seq[a] < table.seq[b]; });
-  const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(learn_mu_);
-  for (uint32_t r : order) {
-    const UserId u = table.user[r];
-    const ItemId i = table.item[r];
-    if (learn_after_seq && table.seq[r] > *learn_after_seq && i != kNoId &&
-        IsInteraction(table.type[r])) {
-      PendingExample ex{u, i, {}, table.ts_ms[r], table.seq[r], now};
-      features_.Recent(u, options_.history_length, &ex.history);
-      if (ex.history.empty() || ex.history.back() != i) learn_queue_.push_back(std::move(ex));
+  // The label joiner sees again the events that can still decide a label: those of the last
+  // window (anchors open at the restart are joined as if nothing had stopped) and, after a rank
+  // snapshot, those since it, whose decided labels the snapshot has not learned and are queued.
+  // Labels decided before (in the training data, or learned before the snapshot) are dropped.
+  uint64_t rank_after = 0;
+  int64_t join_from_ms = std::numeric_limits<int64_t>::max();
+  if (joiner_) {
+    const rank::LabelJoinerOptions& jo = joiner_->options();
+    int64_t window = 0;
+    if (jo.enabled[static_cast<int>(rank::ShopTarget::kClick)]) window = jo.click_window_ms;
+    if (jo.enabled[static_cast<int>(rank::ShopTarget::kCart)]) {
+      window = std::max(window, jo.cart_window_ms);
     }
-    features_.Apply(u, i, table.type[r], table.ts_ms[r], table.value[r]);
+    if (jo.enabled[static_cast<int>(rank::ShopTarget::kBuy)]) {
+      window = std::max(window, jo.buy_window_ms);
+    }
+    const int64_t reach = window + jo.allowed_lateness_ms + 1;
+    int64_t newest_ms = std::numeric_limits<int64_t>::min();
+    for (size_t r = 0; r < table.size(); ++r) {
+      rank_after = std::max(rank_after, table.seq[r]);
+      newest_ms = std::max(newest_ms, table.ts_ms[r]);
+    }
+    if (rank_restored_seq_) rank_after = *rank_restored_seq_;
+    for (size_t r = 0; r < table.size(); ++r) {
+      if (table.seq[r] > rank_after) join_from_ms = std::min(join_from_ms, table.ts_ms[r] - reach);
+    }
+    if (table.size() > 0) join_from_ms = std::min(join_from_ms, newest_ms - reach);
   }
+  std::vector<PendingRankExample> joined;
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(learn_mu_);
+    for (uint32_t r : order) {
+      const UserId u = table.user[r];
+      const ItemId i = table.item[r];
+      if (learn_after_seq && table.seq[r] > *learn_after_seq && i != kNoId &&
+          IsInteraction(table.type[r])) {
+        PendingExample ex{u, i, {}, table.ts_ms[r], table.seq[r], now};
+        features_.Recent(u, options_.history_length, &ex.history);
+        if (ex.history.empty() || ex.history.back() != i) learn_queue_.push_back(std::move(ex));
+      }
+      if (joiner_ && table.ts_ms[r] >= join_from_ms) {
+        const size_t before = joined.size();
+        JoinLabels(u, i, table.type[r], table.ts_ms[r], table.value[r], table.seq[r], &joined);
+        if (table.seq[r] <= rank_after) joined.resize(before);
+      }
+      features_.Apply(u, i, table.type[r], table.ts_ms[r], table.value[r]);
+    }
+  }
+  if (joiner_) QueueRankExamples(std::move(joined));
   return Status::OK();
 }
 
@@ -1278,7 +1316,7 @@ Status Service::Ingest(std::span<const Event> events, std::span<const std::strin
   FRESHET_RETURN_IF_ERROR(store_.Append(events, keys, stats));
   const auto accepted = std::chrono::steady_clock::now();
   std::vector<PendingExample> examples;
-  std::vector<rank::JoinedExample> joined;  // ranking examples the label joiner decided
+  std::vector<PendingRankExample> joined;  // ranking examples the label joiner decided
   // Durable: now visible to the next request. Duplicates were not written and change nothing.
   for (size_t j = 0; j < events.size(); ++j) {
     if (stats->seqs[first + j] == store::AppendStats::kDuplicate) continue;
@@ -1293,7 +1331,9 @@ Status Service::Ingest(std::span<const Event> events, std::span<const std::strin
       if (ex.history.empty() || ex.history.back() != *i) examples.push_back(std::move(ex));
     }
     // Before Apply: an anchor's features are the state before its event.
-    if (joiner_) JoinLabels(*u, i.value_or(kNoId), e.type, e.ts_ms, e.value, &joined);
+    if (joiner_) {
+      JoinLabels(*u, i.value_or(kNoId), e.type, e.ts_ms, e.value, stats->seqs[first + j], &joined);
+    }
     features_.Apply(*u, i.value_or(kNoId), e.type, e.ts_ms, static_cast<float>(e.value));
   }
   ExtendCatalog();
@@ -1447,7 +1487,7 @@ ApiResponse Service::ListModels(const ApiRequest& request) {
     w.Key("version").String(rank->label);
     w.Key("online_steps").Uint(rank->online_steps);
     w.Key("models").BeginArray();
-    for (const std::string& file : rank->files) w.String(file);
+    for (const std::string& file : rank->sources) w.String(file);
     w.EndArray();
     w.Key("targets").BeginArray();
     for (rank::ShopTarget t :
@@ -1471,11 +1511,14 @@ ApiResponse Service::Activate(const ApiRequest& request) {
   if (parser.parse(request.body).get(doc) || doc.get_object().get(obj)) {
     return Error(request, set.get(), 400,
                  "the body must be a JSON object: {\"files\": [\"model.fmdl\", ...]}, "
-                 "{\"file\": \"model.fmdl\"} or {\"rollback\": true}");
+                 "{\"file\": \"model.fmdl\"}, {\"rollback\": true}, {\"rank\": "
+                 "[\"click.fmdl\", ...]} or {\"rank_rollback\": true}");
   }
   std::vector<std::string> files;
+  std::vector<std::string> rank_files;
   bool single = false;  // "file": replace the model of its kind, keep the others
   bool rollback = false;
+  bool rank_rollback = false;
   for (auto [key, value] : obj) {
     if (key == "file") {
       std::string_view f;
@@ -1498,13 +1541,49 @@ ApiResponse Service::Activate(const ApiRequest& request) {
       bool b = false;
       if (value.get_bool().get(b)) return Error(request, set.get(), 400, "rollback must be true or false");
       rollback = b;
+    } else if (key == "rank") {
+      simdjson::dom::array a;
+      if (value.get_array().get(a)) return Error(request, set.get(), 400, "rank must be an array");
+      for (simdjson::dom::element v : a) {
+        std::string_view f;
+        if (v.get_string().get(f) || f.empty()) {
+          return Error(request, set.get(), 400, "rank must hold non-empty strings");
+        }
+        rank_files.emplace_back(f);
+      }
+      if (rank_files.empty()) return Error(request, set.get(), 400, "rank must name 1 to 3 files");
+    } else if (key == "rank_rollback") {
+      bool b = false;
+      if (value.get_bool().get(b)) {
+        return Error(request, set.get(), 400, "rank_rollback must be true or false");
+      }
+      rank_rollback = b;
     } else {
       return Error(request, set.get(), 400,
-                   "unknown key '" + std::string(key) + "' (file, files, rollback)");
+                   "unknown key '" + std::string(key) +
+                       "' (file, files, rollback, rank, rank_rollback)");
     }
   }
-  if (rollback == !files.empty()) {
-    return Error(request, set.get(), 400, "give either files to load or \"rollback\": true");
+  const int operations = (rollback ? 1 : 0) + (files.empty() ? 0 : 1) + (rank_rollback ? 1 : 0) +
+                         (rank_files.empty() ? 0 : 1);
+  if (operations != 1) {
+    return Error(request, set.get(), 400,
+                 "give one of: files to load, \"rollback\": true, rank files to load, "
+                 "\"rank_rollback\": true");
+  }
+  if (rank_rollback || !rank_files.empty()) {
+    auto swapped = ActivateRanker(rank_files, rank_rollback);
+    if (!swapped.ok()) {
+      const bool nothing = swapped.status().code() == Status::Code::kFailedPrecondition &&
+                           rank_rollback;
+      return Error(request, set.get(), nothing ? 409 : 400,
+                   nothing ? swapped.status().message()
+                           : "not activated: " + swapped.status().message());
+    }
+    JsonWriter w = Begin(request, set.get());
+    w.Key("activated_rank").String(swapped->first->label);
+    w.Key("previous_rank").String(swapped->second ? swapped->second->label : "none");
+    return Done(w);
   }
   std::shared_ptr<const ModelSet> next;
   if (rollback) {

@@ -56,7 +56,8 @@ struct OnlineServeOptions {
   // An item the served model has no row for gets one on its admit_after-th interaction.
   uint32_t admit_after = 1;
   // Items learned online and then unseen for this many days of event time leave the ranking
-  // (Recommender::Forget) until seen again; 0 never.
+  // (Recommender::Forget) until seen again, and the ranker's feature ids unseen as long give
+  // their rows back (rank::ShopRanker::Learn); 0 never.
   double expire_days = 0;
   double learning_rate = 0;   // 0: each model's online default
   // The ranker (--rank) learns from labels joined online (rank::LabelJoiner, with the windows
@@ -148,10 +149,16 @@ struct ModelSet {
 // The shop ranker being served (--rank): click / cart / buy models. Immutable once published;
 // the online learner publishes learned copies as new sets.
 struct RankSet {
-  std::vector<std::string> files;
+  std::vector<std::string> sources;  // the --rank files
+  std::string source_of[rank::kNumShopTargets];  // the --rank file of each target's model
   std::shared_ptr<const rank::ShopRanker> ranker;
-  uint64_t version = 0;       // grows with every publication
+  uint64_t version = 0;       // grows with every publication and activation
+  uint64_t lineage = 0;       // the activation (or load) it descends from: its version
   uint64_t online_steps = 0;  // learning steps in these weights since they were loaded
+  // Every label decided by the store's events through this sequence number is in the weights
+  // (except those dropped from a full queue): the point a restart restores to.
+  uint64_t through_seq = 0;
+  std::string files;          // "click:click.fmdl,buy:buy.fmdl": each target's file name
   std::string label;          // "r1 click:click.fmdl,buy:buy.fmdl", "r4 ... (+12 online steps)"
 };
 
@@ -201,6 +208,8 @@ class Service {
   // The sequence number the served models have learned through after a restart from a
   // snapshot (0: started from the model files). For logs and tests.
   uint64_t restored_from_seq() const { return restored_from_seq_; }
+  // The same for the shop ranker's rank snapshot (0: started from the --rank files).
+  uint64_t rank_restored_from_seq() const { return rank_restored_seq_.value_or(0); }
   ~Service();
 
   std::shared_ptr<const ModelSet> models() const;
@@ -231,6 +240,11 @@ class Service {
   Status PrepareEntry(ModelSet::Entry& e);
 
   // ---- online learning (service_online.cc)
+  struct PendingRankExample {
+    rank::JoinedExample example;
+    uint64_t seq = 0;  // the store sequence number of the event that decided its label
+    std::chrono::steady_clock::time_point joined;
+  };
   struct PendingExample {
     UserId user;
     ItemId item;
@@ -240,7 +254,9 @@ class Service {
     std::chrono::steady_clock::time_point accepted;
   };
   // Replays the store into the feature state in sequence order (as live events were applied);
-  // events after `learn_after_seq` (when set) are also queued for the learners.
+  // events after `learn_after_seq` (when set) are also queued for the learners. With a ranker
+  // learning online, the events that can still decide a label go through the label joiner too
+  // (service.cc has the rule).
   Status ReplayStore(std::optional<uint64_t> learn_after_seq);
   // The newest usable snapshot for `model_files`: the snapshot's model files (same order) and the
   // sequence number it learned through. nullopt when there is none.
@@ -282,14 +298,37 @@ class Service {
   // The constant of reciprocal-rank fusion (Cormack et al. 2009): larger flattens the head.
   static constexpr double kFusionK = 60;
   rank::ShopContext RankContext() const;
+  // Loads the ranker of `files` (--rank) or, with online learning, the newest rank snapshot
+  // learned from them; starts the label joiner. Open only.
   Status LoadRanker(const std::vector<std::string>& files);
-  // Ingest: offers one event to the label joiner (before the event is applied to the feature
-  // state); examples it decides are appended to *out. REQUIRES: ingest_mu_ held.
+  // The served form of a ranker loaded from `loaded_from` (the --rank `files`, or a snapshot's
+  // files standing for them): labels and each target's source file.
+  std::shared_ptr<RankSet> MakeRankSet(const std::vector<std::string>& files,
+                                       std::unique_ptr<rank::ShopRanker> ranker,
+                                       const std::vector<std::string>& loaded_from,
+                                       uint64_t version, std::string_view suffix);
+  // The online label joiner for `set`'s models; null when online learning is off or the ranker
+  // cannot learn (quantized).
+  std::unique_ptr<rank::LabelJoiner> MakeJoiner(const std::shared_ptr<const RankSet>& set);
+  // POST /v1/models/activate with "rank" (files) or "rank_rollback": serves the ranker of
+  // `files` (or the one before the last activation) from now on and returns it and the one it
+  // replaced. Load errors as ShopRanker::Load and CheckStore; FailedPrecondition for a rollback
+  // with nothing to go back to. The online learner starts over from the new ranker.
+  Result<std::pair<std::shared_ptr<const RankSet>, std::shared_ptr<const RankSet>>>
+  ActivateRanker(const std::vector<std::string>& files, bool rollback);
+  // The newest usable rank snapshot for `files`: its model files (same order) and the sequence
+  // number its labels were learned through.
+  std::optional<std::pair<std::vector<std::string>, uint64_t>> FindRankSnapshot(
+      const std::vector<std::string>& files) const;
+  Status WriteRankSnapshot();  // REQUIRES: learn_step_mu_ held
+  // Ingest and the restart replay: offers event `seq` to the label joiner (before the event is
+  // applied to the feature state); examples it decides are appended to *out.
+  // REQUIRES: ingest_mu_ held (or Open).
   void JoinLabels(UserId user, ItemId item, EventType type, int64_t ts_ms, double value,
-                  std::vector<rank::JoinedExample>* out);
+                  uint64_t seq, std::vector<PendingRankExample>* out);
   // Queues joined examples for the rank learner (learn_mu_ taken inside) and refreshes the
-  // joiner's gauges. REQUIRES: ingest_mu_ held; joiner_ set.
-  void QueueRankExamples(std::vector<rank::JoinedExample>&& examples);
+  // joiner's gauges. REQUIRES: ingest_mu_ held (or Open); joiner_ set.
+  void QueueRankExamples(std::vector<PendingRankExample>&& examples);
   // Learns the queued joined examples on a private copy of the ranker and publishes it when
   // due. Runs inside LearnStep (learn_step_mu_ held); failures are counted, never fatal.
   void RankLearnStep(bool publish);
@@ -350,20 +389,21 @@ class Service {
   // anchor's features are the state before its event (guarded by ingest_mu_).
   std::unique_ptr<rank::LabelJoiner> joiner_;             // guarded by ingest_mu_
   std::shared_ptr<const RankSet> joiner_rank_;            // featurizes for the joiner; same guard
-  struct PendingRankExample {
-    rank::JoinedExample example;
-    std::chrono::steady_clock::time_point joined;
-  };
   std::deque<PendingRankExample> rank_queue_;            // guarded by learn_mu_
   std::unique_ptr<rank::ShopRanker> rank_learner_;       // guarded by learn_step_mu_
   std::shared_ptr<const RankSet> rank_learning_from_;    // same guard
   uint64_t rank_steps_since_publish_ = 0;                // same guard
   std::chrono::steady_clock::time_point rank_last_publish_;  // same guard
   std::vector<std::chrono::steady_clock::time_point> rank_unpublished_;  // same guard
+  uint64_t rank_learned_through_seq_ = 0;  // deciding events of the learned labels; same guard
+  std::shared_ptr<const RankSet> rank_snapshotted_;  // the set in the last rank snapshot; same
+  // With a rank snapshot restored at Open: the sequence number its labels were learned through.
+  std::optional<uint64_t> rank_restored_seq_;
   struct RankCounters {
     std::atomic<uint64_t> joined[rank::kNumShopTargets][2] = {};  // [target][label]
     std::atomic<uint64_t> learned[rank::kNumShopTargets] = {};
     std::atomic<uint64_t> skipped{0}, dropped{0}, steps{0}, publishes{0}, errors{0};
+    std::atomic<uint64_t> admitted{0}, expired{0};  // feature ids, online admission / expiry
     std::atomic<uint64_t> late_anchors{0}, pending_anchors{0};
   } rank_online_;
   std::vector<double> rank_lag_s_;  // ring of join -> published lags; guarded by lag_mu_
@@ -371,6 +411,8 @@ class Service {
 
   mutable std::mutex mu_;  // guards the pointers below (readers copy them and let go)
   std::shared_ptr<const RankSet> rank_;
+  std::shared_ptr<const RankSet> rank_previous_;  // for rollback
+  std::atomic<uint64_t> rank_next_version_{1};
   std::shared_ptr<const ModelSet> current_;
   std::shared_ptr<const ModelSet> previous_;  // for rollback
   std::shared_ptr<const CatalogView> catalog_;

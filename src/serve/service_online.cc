@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "serve/service.h"
 
@@ -271,38 +272,26 @@ Status Service::PublishLearned() {
 //   seq <the store sequence number the models learned through>
 //   model <source model file> <file in this directory> <source size@mtime when learned from>
 // LATEST names the newest complete snapshot; it is replaced atomically after the directory is.
+// The shop ranker's snapshots live the same way under <snapshot_dir>/rank/, with "rank" lines
+// and the sequence number of the last event that decided a label in the weights.
 
-Status Service::Snapshot() {
-  if (!options_.online.enabled || options_.online.snapshot_dir.empty()) return Status::OK();
-  std::lock_guard step(learn_step_mu_);
-  return WriteSnapshot();
-}
+namespace {
 
-Status Service::WriteSnapshot() {
-  last_snapshot_ = Clock::now();
-  std::shared_ptr<const ModelSet> set = models();
-  if (!set || set->lineage != (learning_from_ ? learning_from_->lineage : 0) ||
-      published_through_seq_ <= snapshot_seq_) {
-    return Status::OK();  // nothing learned since the last one, or an activation in between
-  }
-  namespace fs = std::filesystem;
-  const fs::path root(options_.online.snapshot_dir);
-  const std::string name = "snap-" + std::to_string(published_through_seq_);
+namespace fs = std::filesystem;
+
+// Writes root/name/ as a snapshot: `fill` saves the model files into the directory it is given
+// and appends their manifest lines; then the manifest, the rename into place, LATEST, and all but
+// the newest two snapshots removed.
+Status WriteSnapshotDir(const fs::path& root, uint64_t seq,
+                        const std::function<Status(const fs::path&, std::string*)>& fill) {
+  const std::string name = "snap-" + std::to_string(seq);
   const fs::path tmp = root / (name + ".tmp");
   std::error_code ec;
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) return Status::IOError("snapshot directory '" + tmp.string() + "': " + ec.message());
-  std::string manifest = "freshet-snapshot 1\nseq " + std::to_string(published_through_seq_) + "\n";
-  for (size_t i = 0; i < set->models.size(); ++i) {
-    const ModelSet::Entry& e = set->models[i];
-    model::ModelMeta meta = e.loaded.meta;
-    meta.num_items = e.loaded.model->num_items();
-    meta.item_fingerprint = model::ItemFingerprint(store_, meta.num_items);
-    const std::string file = std::to_string(i) + "-" + meta.kind + ".fmdl";
-    FRESHET_RETURN_IF_ERROR(model::SaveModel(*e.loaded.model, meta, (tmp / file).string()));
-    manifest += "model " + e.file + " " + file + " " + FileStamp(e.file) + "\n";
-  }
+  std::string manifest = "freshet-snapshot 1\nseq " + std::to_string(seq) + "\n";
+  FRESHET_RETURN_IF_ERROR(fill(tmp, &manifest));
   {
     std::ofstream out(tmp / "manifest");
     out << manifest;
@@ -328,15 +317,15 @@ Status Service::WriteSnapshot() {
   }
   std::sort(old.begin(), old.end());
   for (size_t i = 0; i + 2 < old.size(); ++i) fs::remove_all(old[i].second, ec);
-  snapshot_seq_ = published_through_seq_;
   return Status::OK();
 }
 
-std::optional<std::pair<std::vector<std::string>, uint64_t>> Service::FindSnapshot(
-    const std::vector<std::string>& model_files) const {
-  namespace fs = std::filesystem;
-  if (options_.online.snapshot_dir.empty()) return std::nullopt;
-  const fs::path root(options_.online.snapshot_dir);
+// The newest snapshot under `root` whose `key` lines name exactly `sources`, unchanged since:
+// its files (in the order of `sources`) and sequence number. nullopt, with a line on stderr when
+// one exists but does not fit, otherwise.
+std::optional<std::pair<std::vector<std::string>, uint64_t>> FindSnapshotIn(
+    const fs::path& root, std::string_view key_word, const std::vector<std::string>& sources,
+    uint64_t store_events) {
   std::ifstream latest(root / "LATEST");
   std::string name;
   if (!(latest >> name)) return std::nullopt;
@@ -352,8 +341,8 @@ std::optional<std::pair<std::vector<std::string>, uint64_t>> Service::FindSnapsh
   std::vector<std::string> files;
   std::string source, file, stamp;
   while (in >> key >> source >> file >> stamp) {
-    if (key != "model" || files.size() >= model_files.size() ||
-        source != model_files[files.size()] || stamp != FileStamp(source)) {
+    if (key != key_word || files.size() >= sources.size() || source != sources[files.size()] ||
+        stamp != FileStamp(source)) {
       std::fprintf(stderr,
                    "freshet serve: snapshot %s was learned from other model files (or they "
                    "changed since); starting from the given ones\n",
@@ -362,8 +351,78 @@ std::optional<std::pair<std::vector<std::string>, uint64_t>> Service::FindSnapsh
     }
     files.push_back((root / name / file).string());
   }
-  if (files.size() != model_files.size() || seq > store_.counts().events) return std::nullopt;
+  if (files.size() != sources.size() || seq > store_events) return std::nullopt;
   return std::make_pair(files, seq);
+}
+
+}  // namespace
+
+Status Service::Snapshot() {
+  if (!options_.online.enabled || options_.online.snapshot_dir.empty()) return Status::OK();
+  std::lock_guard step(learn_step_mu_);
+  return WriteSnapshot();
+}
+
+Status Service::WriteSnapshot() {
+  last_snapshot_ = Clock::now();
+  FRESHET_RETURN_IF_ERROR(WriteRankSnapshot());
+  std::shared_ptr<const ModelSet> set = models();
+  if (!set || set->lineage != (learning_from_ ? learning_from_->lineage : 0) ||
+      published_through_seq_ <= snapshot_seq_) {
+    return Status::OK();  // nothing learned since the last one, or an activation in between
+  }
+  FRESHET_RETURN_IF_ERROR(WriteSnapshotDir(
+      options_.online.snapshot_dir, published_through_seq_,
+      [&](const fs::path& dir, std::string* manifest) {
+        for (size_t i = 0; i < set->models.size(); ++i) {
+          const ModelSet::Entry& e = set->models[i];
+          model::ModelMeta meta = e.loaded.meta;
+          meta.num_items = e.loaded.model->num_items();
+          meta.item_fingerprint = model::ItemFingerprint(store_, meta.num_items);
+          const std::string file = std::to_string(i) + "-" + meta.kind + ".fmdl";
+          FRESHET_RETURN_IF_ERROR(model::SaveModel(*e.loaded.model, meta, (dir / file).string()));
+          *manifest += "model " + e.file + " " + file + " " + FileStamp(e.file) + "\n";
+        }
+        return Status::OK();
+      }));
+  snapshot_seq_ = published_through_seq_;
+  return Status::OK();
+}
+
+Status Service::WriteRankSnapshot() {
+  std::shared_ptr<const RankSet> set = ranker();
+  if (!set || set == rank_snapshotted_ || set->through_seq == 0) return Status::OK();
+  FRESHET_RETURN_IF_ERROR(WriteSnapshotDir(
+      fs::path(options_.online.snapshot_dir) / "rank", set->through_seq,
+      [&](const fs::path& dir, std::string* manifest) {
+        // Each --rank file's model under its target's name, in the order of the files.
+        for (const std::string& source : set->sources) {
+          for (rank::ShopTarget t : {rank::ShopTarget::kClick, rank::ShopTarget::kCart,
+                                     rank::ShopTarget::kBuy}) {
+            if (set->source_of[static_cast<int>(t)] != source) continue;
+            const std::string file = std::string(rank::ShopTargetName(t)) + ".fmdl";
+            FRESHET_RETURN_IF_ERROR(set->ranker->Save(t, (dir / file).string()));
+            *manifest += "rank " + source + " " + file + " " + FileStamp(source) + "\n";
+          }
+        }
+        return Status::OK();
+      }));
+  rank_snapshotted_ = set;
+  return Status::OK();
+}
+
+std::optional<std::pair<std::vector<std::string>, uint64_t>> Service::FindSnapshot(
+    const std::vector<std::string>& model_files) const {
+  if (options_.online.snapshot_dir.empty()) return std::nullopt;
+  return FindSnapshotIn(options_.online.snapshot_dir, "model", model_files,
+                        store_.counts().events);
+}
+
+std::optional<std::pair<std::vector<std::string>, uint64_t>> Service::FindRankSnapshot(
+    const std::vector<std::string>& files) const {
+  if (options_.online.snapshot_dir.empty()) return std::nullopt;
+  return FindSnapshotIn(fs::path(options_.online.snapshot_dir) / "rank", "rank", files,
+                        store_.counts().events);
 }
 
 void Service::RenderOnlineMetrics(std::string* out) const {

@@ -31,24 +31,22 @@ std::string BaseName(std::string_view path) {
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
-// "click:click.fmdl,buy:buy.fmdl": the targets the ranker has and their files' names.
-std::string RankFilesLabel(const rank::ShopRanker& ranker) {
-  // ShopRanker::label() is "click:PATH cart:PATH ..."; keep the file names only.
+constexpr rank::ShopTarget kTargets[] = {rank::ShopTarget::kClick, rank::ShopTarget::kCart,
+                                         rank::ShopTarget::kBuy};
+
+// "click:click.fmdl,buy:buy.fmdl": the targets the ranker has and their files' names, each file
+// `loaded[i]` shown as `shown[i]` (a snapshot's files as the --rank files they came from).
+std::string RankFilesLabel(const rank::ShopRanker& ranker, const std::vector<std::string>& loaded,
+                           const std::vector<std::string>& shown) {
   std::string out;
-  std::string_view rest = ranker.label();
-  while (!rest.empty()) {
-    const size_t space = rest.find(' ');
-    const std::string_view token = rest.substr(0, space);
-    rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
-    if (token.empty()) continue;
-    const size_t colon = token.find(':');
-    if (!out.empty()) out += ',';
-    if (colon == std::string_view::npos) {
-      out += BaseName(token);
-    } else {
-      out.append(token.substr(0, colon + 1));
-      out += BaseName(token.substr(colon + 1));
+  for (rank::ShopTarget t : kTargets) {
+    if (!ranker.has(t)) continue;
+    std::string path = ranker.path(t);
+    for (size_t i = 0; i < loaded.size() && i < shown.size(); ++i) {
+      if (loaded[i] == path) path = shown[i];
     }
+    if (!out.empty()) out += ',';
+    out += std::string(rank::ShopTargetName(t)) + ":" + BaseName(path);
   }
   return out;
 }
@@ -60,9 +58,6 @@ double LagQuantile(std::vector<double> v, double q) {
   return v[k];
 }
 
-constexpr rank::ShopTarget kTargets[] = {rank::ShopTarget::kClick, rank::ShopTarget::kCart,
-                                         rank::ShopTarget::kBuy};
-
 }  // namespace
 
 // ---- loading
@@ -72,32 +67,109 @@ std::shared_ptr<const RankSet> Service::ranker() const {
   return rank_;
 }
 
+std::shared_ptr<RankSet> Service::MakeRankSet(const std::vector<std::string>& files,
+                                               std::unique_ptr<rank::ShopRanker> ranker,
+                                               const std::vector<std::string>& loaded_from,
+                                               uint64_t version, std::string_view suffix) {
+  auto set = std::make_shared<RankSet>();
+  set->sources = files;
+  set->version = set->lineage = version;
+  set->files = RankFilesLabel(*ranker, loaded_from, files);
+  set->label = fmt::format("r{} {}{}", version, set->files, suffix);
+  set->ranker = std::shared_ptr<const rank::ShopRanker>(std::move(ranker));
+  for (rank::ShopTarget t : kTargets) {
+    const std::string& path = set->ranker->path(t);
+    for (size_t i = 0; i < files.size() && i < loaded_from.size(); ++i) {
+      if (!path.empty() && path == loaded_from[i]) set->source_of[static_cast<int>(t)] = files[i];
+    }
+  }
+  return set;
+}
+
+std::unique_ptr<rank::LabelJoiner> Service::MakeJoiner(
+    const std::shared_ptr<const RankSet>& set) {
+  if (!options_.online.enabled) return nullptr;
+  std::string frozen;
+  if (!set->ranker->can_learn(&frozen)) {
+    // A quantized ranker only serves: without a joiner no rank example is queued or learned.
+    std::fprintf(stderr, "freshet serve: online rank learning is off: %s\n", frozen.c_str());
+    return nullptr;
+  }
+  rank::LabelJoinerOptions jo = set->ranker->joiner_options();
+  jo.allowed_lateness_ms = std::max<int64_t>(0, options_.online.rank_allowed_lateness_ms);
+  for (rank::ShopTarget t : kTargets) jo.enabled[static_cast<int>(t)] = set->ranker->has(t);
+  // Features come from this ranker: its clones share its feature specs, so the ids are the ones
+  // every learned copy reads. The shop catalog never changes after Open.
+  std::shared_ptr<const rank::ShopRanker> featurizer = set->ranker;
+  std::shared_ptr<const rank::ShopCatalog> shop = catalog()->shop;
+  return std::make_unique<rank::LabelJoiner>(
+      jo, [this, featurizer, shop](const rank::JoinEvent& anchor, rank::ShopTarget target,
+                                   std::vector<uint64_t>* out) {
+        featurizer->Features(features_, *shop, anchor, target, out);
+      });
+}
+
 Status Service::LoadRanker(const std::vector<std::string>& files) {
   auto loaded = rank::ShopRanker::Load(files);
   if (!loaded.ok()) return loaded.status().WithContext("--rank");
   FRESHET_RETURN_IF_ERROR((*loaded)->CheckStore(store_).WithContext("--rank"));
-  auto set = std::make_shared<RankSet>();
-  set->files = files;
-  set->ranker = std::shared_ptr<const rank::ShopRanker>(std::move(*loaded));
-  set->version = 1;
-  set->label = fmt::format("r1 {}", RankFilesLabel(*set->ranker));
-  if (options_.online.enabled) {
-    rank::LabelJoinerOptions jo = set->ranker->joiner_options();
-    jo.allowed_lateness_ms = std::max<int64_t>(0, options_.online.rank_allowed_lateness_ms);
-    for (rank::ShopTarget t : kTargets) jo.enabled[static_cast<int>(t)] = set->ranker->has(t);
-    // Features come from the loaded ranker: its clones share its feature specs and maps, so the
-    // ids are the ones every learned copy reads. The shop catalog never changes after Open.
-    std::shared_ptr<const rank::ShopRanker> featurizer = set->ranker;
-    std::shared_ptr<const rank::ShopCatalog> shop = catalog()->shop;
-    joiner_ = std::make_unique<rank::LabelJoiner>(
-        jo, [this, featurizer, shop](const rank::JoinEvent& anchor, rank::ShopTarget target,
-                                     std::vector<uint64_t>* out) {
-          featurizer->Features(features_, *shop, anchor, target, out);
-        });
+  std::vector<std::string> loaded_from = files;
+  std::string_view suffix;
+  // After a restart, the weights learned online up to the newest rank snapshot.
+  if (auto snapshot = options_.online.enabled ? FindRankSnapshot(files) : std::nullopt) {
+    auto restored = rank::ShopRanker::Load(snapshot->first);
+    Status usable = restored.ok() ? (*restored)->CheckStore(store_) : restored.status();
+    if (usable.ok()) {
+      rank_restored_seq_ = snapshot->second;
+      loaded_from = snapshot->first;
+      suffix = " (restored from snapshot)";
+      loaded = std::move(restored);
+    } else {
+      std::fprintf(stderr,
+                   "freshet serve: rank snapshot not used (%s); starting from the --rank files\n",
+                   usable.ToString().c_str());
+    }
   }
+  std::shared_ptr<RankSet> set =
+      MakeRankSet(files, std::move(*loaded), loaded_from, rank_next_version_++, suffix);
+  if (rank_restored_seq_) set->through_seq = *rank_restored_seq_;
+  rank_snapshotted_ = set;
+  joiner_ = MakeJoiner(set);
   std::lock_guard lock(mu_);
   rank_ = std::move(set);
   return Status::OK();
+}
+
+Result<std::pair<std::shared_ptr<const RankSet>, std::shared_ptr<const RankSet>>>
+Service::ActivateRanker(const std::vector<std::string>& files, bool rollback) {
+  std::shared_ptr<const RankSet> next;
+  if (rollback) {
+    std::lock_guard lock(mu_);
+    if (!rank_previous_) return Status::FailedPrecondition("there is no previous ranker");
+    next = rank_previous_;
+  } else {
+    auto loaded = rank::ShopRanker::Load(files);
+    if (!loaded.ok()) return loaded.status();
+    FRESHET_RETURN_IF_ERROR((*loaded)->CheckStore(store_));
+    next = MakeRankSet(files, std::move(*loaded), files, rank_next_version_++, "");
+  }
+  // The joiner's open anchors carry the features of the ranker they were made for: a new ranker
+  // starts a new joiner, and the examples waiting for the old one are dropped (counted).
+  std::lock_guard ingest(ingest_mu_);
+  joiner_ = MakeJoiner(next);
+  size_t dropped = 0;
+  {
+    std::lock_guard lock(learn_mu_);
+    dropped = rank_queue_.size();
+    rank_queue_.clear();
+  }
+  rank_online_.dropped.fetch_add(dropped, std::memory_order_relaxed);
+  rank_online_.pending_anchors.store(0, std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  std::shared_ptr<const RankSet> before = rank_;
+  rank_previous_ = rank_;
+  rank_ = next;
+  return std::make_pair(next, before);
 }
 
 // ---- the second stage
@@ -127,7 +199,7 @@ std::optional<Service::Objective> Service::ParseObjective(std::optional<std::str
     *why = "objective=" + std::string(*text) + " needs a " + (needs_click ? "click" : "buy") +
            " ranking model; " +
            (r == nullptr ? std::string("none is loaded (freshet serve --rank FILE)")
-                         : "the ranker has " + RankFilesLabel(*r));
+                         : "the ranker has " + rank->files);
     return std::nullopt;
   }
   return o;
@@ -254,7 +326,7 @@ ApiResponse Service::GetCart(const ApiRequest& request, std::string_view id) {
   } else {
     unscored = ranker == nullptr
                    ? "no ranking models loaded (freshet serve --rank FILE)"
-                   : "the ranker has no cart model (" + RankFilesLabel(*ranker) +
+                   : "the ranker has no cart model (" + rank->files +
                          "; train one with freshet train --task cart)";
   }
   JsonWriter w;
@@ -307,28 +379,33 @@ ApiResponse Service::GetCart(const ApiRequest& request, std::string_view id) {
 // ---- online learning
 
 void Service::JoinLabels(UserId user, ItemId item, EventType type, int64_t ts_ms, double value,
-                         std::vector<rank::JoinedExample>* out) {
+                         uint64_t seq, std::vector<PendingRankExample>* out) {
   rank::JoinEvent e;
   e.user = user;
   e.item = item;
   e.type = type;
   e.ts_ms = ts_ms;
   e.value = static_cast<float>(value);
-  joiner_->Add(e, [out](rank::JoinedExample&& x) { out->push_back(std::move(x)); });
+  joiner_->Add(e, [out, seq](rank::JoinedExample&& x) {
+    out->push_back({std::move(x), seq, Clock::time_point()});
+  });
 }
 
-void Service::QueueRankExamples(std::vector<rank::JoinedExample>&& examples) {
+void Service::QueueRankExamples(std::vector<PendingRankExample>&& examples) {
   const rank::LabelJoinerStats stats = joiner_->stats();
   rank_online_.late_anchors.store(stats.late_anchors, std::memory_order_relaxed);
   rank_online_.pending_anchors.store(stats.pending, std::memory_order_relaxed);
   if (examples.empty()) return;
-  for (const rank::JoinedExample& x : examples) {
-    rank_online_.joined[static_cast<int>(x.target)][x.label > 0.5f ? 1 : 0].fetch_add(
-        1, std::memory_order_relaxed);
+  for (const PendingRankExample& p : examples) {
+    rank_online_.joined[static_cast<int>(p.example.target)][p.example.label > 0.5f ? 1 : 0]
+        .fetch_add(1, std::memory_order_relaxed);
   }
   const auto now = Clock::now();
   std::lock_guard lock(learn_mu_);
-  for (rank::JoinedExample& x : examples) rank_queue_.push_back({std::move(x), now});
+  for (PendingRankExample& p : examples) {
+    p.joined = now;
+    rank_queue_.push_back(std::move(p));
+  }
   while (rank_queue_.size() > options_.online.max_queue) {
     rank_queue_.pop_front();
     rank_online_.dropped.fetch_add(1, std::memory_order_relaxed);
@@ -337,10 +414,10 @@ void Service::QueueRankExamples(std::vector<rank::JoinedExample>&& examples) {
 
 void Service::RankLearnStep(bool publish) {
   std::shared_ptr<const RankSet> current = ranker();
-  if (!current) return;
+  if (!current || !current->ranker->can_learn()) return;  // a quantized ranker: serving only
   if (!rank_learner_ || current != rank_learning_from_) {
-    // First step, or the served ranker is not the one this learner descends from (nothing
-    // replaces it today but this learner's own publications, which set rank_learning_from_).
+    // First step, or the served ranker is not the one this learner last published: an
+    // activation or rollback replaced it, and learning starts over from what is served.
     rank_learner_ = current->ranker->Clone();
     rank_learning_from_ = current;
     rank_steps_since_publish_ = 0;
@@ -357,11 +434,16 @@ void Service::RankLearnStep(bool publish) {
     for (PendingRankExample& p : rank_queue_) {
       batch.push_back(std::move(p.example));
       joined.push_back(p.joined);
+      rank_learned_through_seq_ = std::max(rank_learned_through_seq_, p.seq);
     }
     rank_queue_.clear();
   }
   if (!batch.empty()) {
-    const rank::LearnReport report = rank_learner_->Learn(batch);
+    const auto expire_ms = static_cast<int64_t>(options_.online.expire_days * 86400000.0);
+    const rank::LearnReport report = rank_learner_->Learn(batch, expire_ms);
+    rank_online_.admitted.fetch_add(report.admitted, std::memory_order_relaxed);
+    rank_online_.expired.fetch_add(report.expired, std::memory_order_relaxed);
+    if (report.admitted + report.expired > 0) ++rank_steps_since_publish_;
     uint64_t learned = 0;
     for (int t = 0; t < rank::kNumShopTargets; ++t) {
       rank_online_.learned[t].fetch_add(report.examples[t], std::memory_order_relaxed);
@@ -384,15 +466,21 @@ void Service::RankLearnStep(bool publish) {
     return;
   }
   auto set = std::make_shared<RankSet>();
+  set->lineage = current->lineage;
+  set->sources = current->sources;
+  std::copy(std::begin(current->source_of), std::end(current->source_of), set->source_of);
   set->files = current->files;
   set->ranker = std::shared_ptr<const rank::ShopRanker>(std::move(copy));
-  set->version = current->version + 1;
+  set->version = rank_next_version_++;
   set->online_steps = current->online_steps + rank_steps_since_publish_;
-  set->label = fmt::format("r{} {} (+{} online steps)", set->version,
-                           RankFilesLabel(*set->ranker), set->online_steps);
+  set->through_seq = rank_learned_through_seq_;
+  set->label =
+      fmt::format("r{} {} (+{} online steps)", set->version, set->files, set->online_steps);
   std::shared_ptr<const RankSet> published = set;
   {
     std::lock_guard lock(mu_);
+    // An activation (or rollback) since the learner copied its base wins: drop this copy.
+    if (!rank_ || rank_->lineage != current->lineage) return;
     rank_ = published;
   }
   rank_learning_from_ = published;
@@ -458,6 +546,12 @@ void Service::RenderRankMetrics(std::string* out) const {
   line("freshet_rank_late_anchors_total", "counter",
        "Anchors dropped because they arrived after the joiner's watermark.",
        rank_online_.late_anchors.load());
+  line("freshet_rank_features_admitted_total", "counter",
+       "Feature ids (new users, items, crosses) given a row of their own online.",
+       rank_online_.admitted.load());
+  line("freshet_rank_features_expired_total", "counter",
+       "Feature ids whose row was freed after --online-expire-days unseen.",
+       rank_online_.expired.load());
   line("freshet_rank_steps_total", "counter", "Online ranker learning steps.",
        rank_online_.steps.load());
   line("freshet_rank_publishes_total", "counter", "Learned ranker copies published to serving.",

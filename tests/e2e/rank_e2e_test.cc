@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -261,6 +263,87 @@ TEST(RankE2eStartTest, ARankModelFromAnotherStoreIsRefused) {
       {bin, "eval", "--task", "click", "--data", dir.Sub("b"), "--model", model, "--quiet"});
   EXPECT_EQ(eval.exit_code, 1);
   EXPECT_NE(eval.err.find("other data"), std::string::npos) << eval.err;
+}
+
+// `freshet quantize` of a shop model: the int8 model serves --rank with probabilities close to
+// the float model's, evaluates close to it, and the server, learning online by default, says at
+// start that it will not learn the quantized ranker and keeps answering after labelled events.
+TEST(RankE2eStartTest, AQuantizedShopModelServesAndIsNotLearnedOnline) {
+  testing::TempDir dir;
+  const std::string bin = testing::FreshetBinary();
+  auto ok = [](const testing::CommandResult& r) { ASSERT_EQ(r.exit_code, 0) << r.err; };
+  ok(testing::Run({bin, "simulate", "--users", "200", "--items", "100", "--days", "6", "--seed",
+                   "3", "--out", dir.Sub("sim")}));
+  ok(testing::Run({bin, "items", "--data", dir.Sub("data"), "--quiet", dir.Sub("sim/items.csv")}));
+  ok(testing::Run(
+      {bin, "ingest", "--data", dir.Sub("data"), "--quiet", dir.Sub("sim/events.csv")}));
+  const std::string model = dir.Sub("click.fmdl"), q8 = dir.Sub("click-int8.fmdl");
+  ok(testing::Run({bin, "train", "--task", "click", "--data", dir.Sub("data"), "--model",
+                   "deepfm", "--epochs", "2", "--threads", "2", "--param",
+                   "embed_dim=8,mlp=32:32", "--quiet", "--out", model}));
+  ok(testing::Run({bin, "quantize", "--model", model, "--out", q8, "--precision", "int8"}));
+
+  testing::CommandResult eval_f = testing::Run(
+      {bin, "eval", "--task", "click", "--data", dir.Sub("data"), "--model", model, "--quiet"});
+  testing::CommandResult eval_q = testing::Run(
+      {bin, "eval", "--task", "click", "--data", dir.Sub("data"), "--model", q8, "--quiet"});
+  ASSERT_EQ(eval_q.exit_code, 0) << eval_q.err;
+  EXPECT_NEAR(testing::JsonNumber(eval_q.out, "AUC"), testing::JsonNumber(eval_f.out, "AUC"),
+              0.005)
+      << eval_q.out << eval_f.out;
+
+  // Two servers side by side, each on its own copy of the store (a store has one process).
+  std::filesystem::copy(dir.Sub("data"), dir.Sub("data2"),
+                        std::filesystem::copy_options::recursive);
+  ServerProcess served({"--data", dir.Sub("data"), "--rank", model, "--insecure-no-auth"},
+                       dir.path().string());
+  ASSERT_TRUE(served.WaitReady()) << served.Stderr();
+  ServerProcess quantized({"--data", dir.Sub("data2"), "--rank", q8, "--insecure-no-auth",
+                           "--online-publish-ms", "100"},
+                          dir.path().string());
+  ASSERT_TRUE(quantized.WaitReady()) << quantized.Stderr();
+  EXPECT_NE(quantized.Stderr().find("online rank learning is off"), std::string::npos)
+      << quantized.Stderr();
+  EXPECT_NE(quantized.Stderr().find("quantized to int8"), std::string::npos)
+      << quantized.Stderr();
+  EXPECT_EQ(served.Stderr().find("online rank learning is off"), std::string::npos)
+      << served.Stderr();
+  const std::string body = "{\"user\":\"u00001\",\"items\":[\"i000001\",\"i000002\",\"i000050\"]}";
+  auto p_clicks = [&](int port) {
+    std::vector<double> out;
+    testing::HttpResult r = Http(port, "POST", "/v1/score", body);
+    EXPECT_EQ(r.status, 200) << r.body;
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(r.body).get(doc)) return out;
+    for (simdjson::dom::element s : Elems(doc, "scores")) {
+      double p = -1;
+      EXPECT_FALSE(s["p_click"].get_double().get(p)) << r.body;
+      out.push_back(p);
+    }
+    return out;
+  };
+  const std::vector<double> a = p_clicks(served.port()), b = p_clicks(quantized.port());
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), 3u);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 0.02) << i;
+  // Impressions and clicks the online learner would join and learn: the quantized server keeps
+  // serving, and its ranker stays the loaded one.
+  std::string events;
+  for (int i = 0; i < 50; ++i) {
+    events += "{\"user\":\"u00001\",\"item\":\"i000002\",\"type\":\"impression\",\"value\":1}\n";
+    events += "{\"user\":\"u00001\",\"item\":\"i000002\",\"type\":\"click\"}\n";
+  }
+  ASSERT_EQ(Http(quantized.port(), "POST", "/v1/events", events).status, 200);
+  ASSERT_EQ(Http(served.port(), "POST", "/v1/events", events).status, 200);
+  usleep(1500 * 1000);  // several publish intervals (the float server's default is 1 s)
+  testing::HttpResult after = Http(quantized.port(), "POST", "/v1/score", body);
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_NE(after.body.find("\"ranker_version\":\"r1 "), std::string::npos) << after.body;
+  EXPECT_EQ(after.body.find("online steps"), std::string::npos) << after.body;
+  // The float ranker, given the same events, learns them (the check above can fail).
+  testing::HttpResult learned = Http(served.port(), "POST", "/v1/score", body);
+  EXPECT_NE(learned.body.find("online steps"), std::string::npos) << learned.body;
 }
 
 }  // namespace

@@ -48,6 +48,27 @@ TEST(ModelFileTest, RoundTripsEveryEntryType) {
             1);
 }
 
+TEST(ModelFileTest, HalfAndByteEntriesRoundTripAndCopyVerbatimInFileOrder) {
+  TempDir dir;
+  ModelWriter w = Sample();
+  const std::vector<uint16_t> halves = {0x3c00, 0xc000, 0x7bff, 0x0001};
+  w.PutF16("h", halves, {2, 2});
+  const std::vector<int8_t> q = {-127, 0, 5, 127, -1};
+  w.PutI8("q", q);
+  ASSERT_TRUE(w.Commit(dir.Sub("a.fmdl")).ok());
+  auto r = ModelReader::Open(dir.Sub("a.fmdl"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r->F16("h", 4), halves);
+  EXPECT_EQ(*r->Shape("h"), (std::vector<uint64_t>{2, 2}));
+  EXPECT_EQ(*r->I8("q", 5), q);
+  EXPECT_TRUE(r->I8("q", 4).status().IsCorruption());
+  EXPECT_TRUE(r->F16("q", 5).status().IsCorruption());  // an i8 entry is not f16
+  EXPECT_EQ(r->names(), (std::vector<std::string>{"kind", "weights", "ids", "times", "d", "h", "q"}));
+  ModelWriter copy;
+  for (const std::string& name : r->names()) copy.Copy(*r, name);
+  EXPECT_EQ(copy.Encode(), w.Encode());
+}
+
 TEST(ModelFileTest, WrongTypeOrSizeOrMissingEntryIsNamed) {
   auto r = ModelReader::Decode(Sample().Encode(), "mem");
   ASSERT_TRUE(r.ok());

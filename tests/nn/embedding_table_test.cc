@@ -36,6 +36,25 @@ TEST(EmbeddingTableTest, LazyAdamStepMatchesHandComputedUpdate) {
   EXPECT_EQ(t->update_count(1), 0u);
 }
 
+// A reset row (reused for another id) takes its first step as a row never updated: lazy Adam's
+// moments and count start over, so the step moves each coordinate by about lr again.
+TEST(EmbeddingTableTest, ResetRowStartsTheOptimizerOver) {
+  EmbeddingTableOptions o;
+  o.dim = 2;
+  o.learning_rate = 0.1f;
+  auto t = MakeTable(o, 2);
+  const std::vector<float> g = {0.5f, 0.1f};
+  for (int i = 0; i < 20; ++i) t->ApplyGradient(0, g);
+  const std::vector<float> w0 = {1.0f, -2.0f};
+  t->ResetRow(0, w0);
+  EXPECT_EQ(Row(*t, 0), w0);
+  EXPECT_EQ(t->update_count(0), 0u);
+  const std::vector<float> flipped = {-0.5f, -0.1f};
+  t->ApplyGradient(0, flipped);
+  EXPECT_NEAR(Row(*t, 0)[0], 1.1f, 1e-6) << "old moments would have held it back";
+  EXPECT_NEAR(Row(*t, 0)[1], -1.9f, 1e-6);
+}
+
 // The bias corrections come from tables (embedding_table.h): past a table's end, saturated at 1 or
 // not (beta2 close to 1 outlasts kMaxCorrections), each step must still match Adam with
 // 1 - beta^t computed directly. Also a width past one chunk of the vectorised update (64).

@@ -98,6 +98,79 @@ TEST(CtrCliTest, BadFlagsAreClearErrors) {
   EXPECT_NE(junk.err.find("junk.fmdl"), std::string::npos) << junk.err;
 }
 
+TEST(QuantizeCliTest, QuantizedModelsEvaluateCloseToTheFloatModel) {
+  TempDir dir;
+  WriteSynthetic(dir.Sub("train.txt"), 6000, 1);
+  WriteSynthetic(dir.Sub("test.txt"), 2000, 3);
+  auto train = Freshet({"train", "--task", "ctr", "--format", "criteo", "--model", "deepfm",
+                        "--train", dir.Sub("train.txt"), "--epochs", "2", "--threads", "2",
+                        "--param", "embed_dim=8,mlp=32:32", "--out", dir.Sub("f.fmdl"), "--quiet"});
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  auto eval = [&](const std::string& model) {
+    auto r = Freshet({"eval", "--task", "ctr", "--model", model, "--test", dir.Sub("test.txt"),
+                      "--quiet"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  };
+  const std::string base = eval(dir.Sub("f.fmdl"));
+  for (const std::string precision : {"fp16", "int8"}) {
+    const std::string out = dir.Sub(precision + ".fmdl");
+    auto q = Freshet({"quantize", "--model", dir.Sub("f.fmdl"), "--out", out, "--precision",
+                      precision});
+    ASSERT_EQ(q.exit_code, 0) << q.err;
+    EXPECT_NE(q.out.find("\"precision\":\"" + precision + "\""), std::string::npos) << q.out;
+    EXPECT_LT(JsonNumber(q.out, "quantized"), JsonNumber(q.out, "float_rows")) << q.out;
+    EXPECT_NE(q.err.find("written to " + out), std::string::npos) << q.err;
+    const std::string json = eval(out);
+    EXPECT_NEAR(JsonNumber(json, "AUC"), JsonNumber(base, "AUC"), 0.003) << json << base;
+    EXPECT_NEAR(JsonNumber(json, "logloss"), JsonNumber(base, "logloss"), 0.003) << json;
+  }
+}
+
+TEST(QuantizeCliTest, BadArgumentsAreClearErrors) {
+  TempDir dir;
+  WriteSynthetic(dir.Sub("train.txt"), 1500, 1);
+  for (const std::string model : {"ftrl", "fm"}) {
+    auto train = Freshet({"train", "--task", "ctr", "--format", "criteo", "--model", model,
+                          "--train", dir.Sub("train.txt"), "--epochs", "1", "--param",
+                          "embed_dim=4", "--out", dir.Sub(model + ".fmdl"), "--quiet"});
+    ASSERT_EQ(train.exit_code, 0) << train.err;
+  }
+  auto bad_precision = Freshet({"quantize", "--model", dir.Sub("fm.fmdl"), "--out",
+                                dir.Sub("o.fmdl"), "--precision", "int4"});
+  EXPECT_EQ(bad_precision.exit_code, 2);
+  EXPECT_NE(bad_precision.err.find("--precision must be fp16 or int8, got 'int4'"),
+            std::string::npos)
+      << bad_precision.err;
+  auto ftrl = Freshet({"quantize", "--model", dir.Sub("ftrl.fmdl"), "--out", dir.Sub("o.fmdl"),
+                       "--precision", "int8"});
+  EXPECT_EQ(ftrl.exit_code, 1);
+  EXPECT_NE(ftrl.err.find("ftrl.fmdl' is an ftrl model"), std::string::npos) << ftrl.err;
+  auto missing = Freshet({"quantize", "--model", dir.Sub("none.fmdl"), "--out", dir.Sub("o.fmdl"),
+                          "--precision", "fp16"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("none.fmdl"), std::string::npos) << missing.err;
+  freshet::testing::WriteFile(dir.Sub("junk.fmdl"), "junk");
+  auto junk = Freshet({"quantize", "--model", dir.Sub("junk.fmdl"), "--out", dir.Sub("o.fmdl"),
+                       "--precision", "fp16"});
+  EXPECT_EQ(junk.exit_code, 1);
+  EXPECT_NE(junk.err.find("junk.fmdl"), std::string::npos) << junk.err;
+  ASSERT_EQ(Freshet({"quantize", "--model", dir.Sub("fm.fmdl"), "--out", dir.Sub("q.fmdl"),
+                     "--precision", "fp16", "--quiet"})
+                .exit_code,
+            0);
+  auto twice = Freshet({"quantize", "--model", dir.Sub("q.fmdl"), "--out", dir.Sub("o.fmdl"),
+                        "--precision", "int8"});
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_NE(twice.err.find("already quantized (fp16)"), std::string::npos) << twice.err;
+  freshet::testing::WriteFile(dir.Sub("blocker"), "x");
+  auto unwritable = Freshet({"quantize", "--model", dir.Sub("fm.fmdl"), "--out",
+                             dir.Sub("blocker/o.fmdl"), "--precision", "int8"});
+  EXPECT_EQ(unwritable.exit_code, 1);
+  EXPECT_NE(unwritable.err.find("cannot write the quantized model to"), std::string::npos)
+      << unwritable.err;
+}
+
 
 // A simulated shop in a store under dir/data, through the real simulate / ingest / items commands.
 void MakeShopStore(TempDir& dir) {

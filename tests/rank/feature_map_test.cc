@@ -55,6 +55,20 @@ TEST(FeatureMapTest, ExpiryFreesRowsOfIdsNotSeenForMaxAgeAndReusesThem) {
   EXPECT_EQ(map.rows(), 3u);
 }
 
+// Ids admitted offline (or read from a file) have no step: their age counts from the first
+// Expire, not from step 0, so loading a model and expiring does not empty it.
+TEST(FeatureMapTest, IdsWithoutASightingAgeFromTheFirstExpire) {
+  FeatureMap map(1, {.min_count = 1});
+  const uint64_t id = HashFeature(0, "offline");
+  map.Count(id);
+  ASSERT_EQ(map.AdmitCounted(), 1u);
+  map.set_max_age(10);
+  EXPECT_EQ(map.Expire(1000), 0u);
+  EXPECT_EQ(map.Expire(1010), 0u);
+  EXPECT_EQ(map.Expire(1011), 1u);
+  EXPECT_EQ(map.Lookup(id), 0u);
+}
+
 TEST(FeatureMapTest, ExportImportRoundTrip) {
   FeatureMap map(2, {.min_count = 1});
   for (int i = 0; i < 50; ++i) map.Count(HashFeature(i % 2, std::to_string(i)));

@@ -120,6 +120,88 @@ TEST_P(CtrModelFileTest, SaveLoadRoundTripGivesIdenticalPredictions) {
   EXPECT_EQ(a, b);
 }
 
+// Online admission and expiry (the shop ranker's learner): a new id gets a row of its own on its
+// min_count-th sighting, starting as its field's rare row (the prediction does not jump), learns
+// on it without moving the rare row, is kept by copies and files, and gives the row back when
+// unseen too long; the next new id reuses it from a fresh start.
+TEST_P(CtrModelFileTest, IdsAdmittedOnlineGetOwnRowsAndExpire) {
+  const CtrDataset train = SyntheticSet(3000, 11);
+  CtrOptions o = SmallOptions(GetParam());
+  o.epochs = 1;
+  o.min_count = 2;
+  auto created = CreateCtrModel(GetParam(), o);
+  ASSERT_TRUE(created.ok());
+  CtrModel& model = **created;
+  ASSERT_TRUE(model.Fit(train, nullptr, FitOptions{}).ok());
+  const size_t f = static_cast<size_t>(model.num_fields());
+  // A training sample's rows with field 0's id replaced by one never seen.
+  std::vector<uint32_t> rows(f);
+  for (size_t j = 0; j < f; ++j) rows[j] = model.RowOf(train.features[j]);
+  const uint64_t fresh = HashFeature(0, "never-seen-before");
+  rows[0] = model.RowOf(fresh);
+  ASSERT_EQ(rows[0], 0u) << "an unseen id uses its field's rare row";
+  const std::vector<uint32_t> rare_rows = rows;
+  auto predict = [&](const std::vector<uint32_t>& r, CtrModel& m) {
+    float p = 0;
+    m.PredictEncoded(r.data(), 1, {&p, 1});
+    return p;
+  };
+  // Positives through the rare row first, so that it has a weight of its own to be copied (an
+  // FTRL weight starts at exactly 0).
+  const std::vector<float> ones(8, 1.0f);
+  std::vector<uint32_t> batch;
+  auto learn_ones = [&] {
+    batch.clear();
+    for (int i = 0; i < 8; ++i) batch.insert(batch.end(), rows.begin(), rows.end());
+    for (int step = 0; step < 5; ++step) ASSERT_TRUE(model.LearnEncoded(batch.data(), ones).ok());
+  };
+  const float untrained = predict(rows, model);
+  learn_ones();
+  const float before = predict(rows, model);
+  ASSERT_GT(before, untrained);
+  const uint32_t table_rows = model.feature_rows();
+  auto observe = [&](uint64_t id, uint64_t step) {
+    auto admitted = model.ObserveOnline({&id, 1}, step, {&rows[0], 1});
+    EXPECT_TRUE(admitted.ok()) << admitted.status().ToString();
+    return admitted.ok() ? *admitted : 0;
+  };
+
+  EXPECT_EQ(observe(fresh, 100), 0u);
+  EXPECT_EQ(rows[0], 0u) << "one sighting is below min_count";
+  EXPECT_EQ(observe(fresh, 101), 1u);
+  const uint32_t own = rows[0];
+  EXPECT_EQ(own, table_rows) << "the table grew by one row";
+  EXPECT_EQ(model.feature_rows(), table_rows + 1);
+  EXPECT_EQ(model.RowOf(fresh), own);
+  const float admitted = predict(rows, model);
+  EXPECT_NEAR(admitted, before, 1e-6) << "the new row starts as the rare row";
+
+  learn_ones();
+  const float learned = predict(rows, model);
+  EXPECT_GT(learned, admitted);
+  const float rare = predict(rare_rows, model);
+
+  // Copies and files keep the admitted id and its row.
+  freshet::testing::TempDir dir;
+  ASSERT_TRUE(model.Save(dir.Sub("grown.fmdl")).ok());
+  auto loaded = CtrModel::Load(dir.Sub("grown.fmdl"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->RowOf(fresh), own);
+  EXPECT_EQ(predict(rows, **loaded), learned);
+
+  // Expiry: ids admitted offline count their age from the first call, so only the new id, last
+  // seen at 101, is more than 50 steps old at 200.
+  EXPECT_EQ(model.ExpireOnline(150, 50), 0u);
+  EXPECT_EQ(model.ExpireOnline(200, 50), 1u);
+  EXPECT_EQ(model.RowOf(fresh), 0u);
+  const uint64_t next = HashFeature(0, "another-newcomer");
+  observe(next, 201);
+  EXPECT_EQ(observe(next, 202), 1u);
+  EXPECT_EQ(rows[0], own) << "the freed row is reused";
+  EXPECT_EQ(model.feature_rows(), table_rows + 1);
+  EXPECT_NEAR(predict(rows, model), rare, 1e-6) << "the reused row starts over from the rare row";
+}
+
 TEST_P(CtrModelFileTest, CorruptOrTruncatedFileIsRejected) {
   const CtrDataset train = SyntheticSet(1000, 13);
   CtrOptions o = SmallOptions(GetParam());

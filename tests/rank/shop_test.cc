@@ -179,6 +179,9 @@ std::string TrainShopModel(const testing::SimShop& shop, ShopTarget target,
   meta.windows = so.joiner;
   meta.split_ms = samples->split_ms;
   meta.holdout = so.holdout;
+  if (target == ShopTarget::kCart) {
+    meta.buy_delays_ms = BuyDelayQuantiles(samples->train_open_ms, samples->train.labels);
+  }
   EXPECT_TRUE(SaveShopModel(path, **model, *spec, meta).ok());
   if (samples_out != nullptr) *samples_out = std::move(*samples);
   return path;
@@ -335,6 +338,46 @@ TEST_F(ShopRankerTest, LearnChangesTheCloneOnly) {
   EXPECT_EQ(original.p_click, before.p_click);
 }
 
+TEST_F(ShopRankerTest, QuantizedModelScoresLikeTheFloatOneAndDoesNotLearn) {
+  const std::string path =
+      TrainShopModel(*shop_, ShopTarget::kClick, "deepfm", dir_->Sub("qf.fmdl"));
+  auto q = QuantizeModelFile(path, dir_->Sub("q8.fmdl"), EmbedPrecision::kInt8);
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_TRUE(q->shop);
+  auto float_ranker = ShopRanker::Load({path});
+  auto ranker = ShopRanker::Load({dir_->Sub("q8.fmdl")});
+  ASSERT_TRUE(float_ranker.ok() && ranker.ok()) << ranker.status().ToString();
+  EXPECT_TRUE((*float_ranker)->can_learn());
+  std::string why;
+  EXPECT_FALSE((*ranker)->can_learn(&why));
+  EXPECT_NE(why.find("q8.fmdl"), std::string::npos) << why;
+  EXPECT_NE(why.find("int8"), std::string::npos) << why;
+  feature::FeatureState state;
+  state.Replay(shop_->table);
+  const ShopContext ctx{shop_->table.ts_ms.back(), 1};
+  const std::vector<ItemId> items = {3, 11, 40, 77};
+  ShopRanker::Scratch scratch;
+  std::vector<ShopScores> a(items.size()), b(items.size()), c(items.size());
+  (*float_ranker)->Score(state, shop_->catalog, 5, items, ctx, scratch, a);
+  (*ranker)->Score(state, shop_->catalog, 5, items, ctx, scratch, b);
+  for (size_t i = 0; i < items.size(); ++i) EXPECT_NEAR(a[i].p_click, b[i].p_click, 0.02);
+  // The learner's pattern: Clone, Learn, nothing learned, the scores unchanged.
+  std::unique_ptr<ShopRanker> clone = (*ranker)->Clone();
+  EXPECT_FALSE(clone->can_learn());
+  std::vector<JoinedExample> xs(8);
+  for (auto& x : xs) {
+    x.target = ShopTarget::kClick;
+    x.label = 1;
+    clone->Features(state, shop_->catalog, {5, items[1], EventType::kImpression, ctx.now_ms, 1},
+                    ShopTarget::kClick, &x.features);
+  }
+  const LearnReport report = clone->Learn(xs);
+  EXPECT_EQ(report.examples[0], 0u);
+  EXPECT_EQ(report.skipped, 8u);
+  clone->Score(state, shop_->catalog, 5, items, ctx, scratch, c);
+  for (size_t i = 0; i < items.size(); ++i) EXPECT_EQ(b[i].p_click, c[i].p_click);
+}
+
 TEST_F(ShopRankerTest, CartConversionCombinesTheCartLines) {
   const std::string path = TrainShopModel(*shop_, ShopTarget::kCart, "ftrl", dir_->Sub("cc.fmdl"));
   auto ranker = ShopRanker::Load({path});
@@ -360,6 +403,45 @@ TEST_F(ShopRankerTest, CartConversionCombinesTheCartLines) {
       (*ranker)->CartConversion(state, shop_->catalog, 4242, {5000, 0}, scratch, &empty).ok());
   EXPECT_TRUE(empty.items.empty());
   EXPECT_EQ(empty.p_converts, 0.0f);
+
+  // The same cart a day later: its lines have stayed unbought, so they are less likely to be
+  // bought than fresh adds; past the slowest purchase of training, not at all.
+  CartReport later;
+  ASSERT_TRUE((*ranker)->CartConversion(state, shop_->catalog, 9999, {5000 + 86400000, 0},
+                                        scratch, &later).ok());
+  ASSERT_EQ(later.items.size(), 2u);
+  EXPECT_LT(later.items[0].p_buy, report.items[0].p_buy);
+  EXPECT_LT(later.p_converts, report.p_converts);
+  CartReport abandoned;
+  ASSERT_TRUE((*ranker)->CartConversion(state, shop_->catalog, 9999, {5000 + 30 * 86400000LL, 0},
+                                        scratch, &abandoned).ok());
+  EXPECT_EQ(abandoned.p_converts, 0.0f);
+}
+
+// Buy delays as quantiles, and the probability of a line still open at its age.
+TEST(ShopSamplesTest, ConditioningOnAgeFollowsTheDelaysOfPurchases) {
+  std::vector<int64_t> open_ms;
+  std::vector<float> labels;
+  for (int i = 1; i <= 640; ++i) {  // purchases after 1 .. 640 s; negatives do not count
+    open_ms.push_back(i * 1000);
+    labels.push_back(1.0f);
+    open_ms.push_back(5);
+    labels.push_back(0.0f);
+  }
+  const std::vector<int64_t> q = BuyDelayQuantiles(open_ms, labels);
+  ASSERT_EQ(q.size(), static_cast<size_t>(kBuyDelayQuantiles));
+  EXPECT_EQ(q.front(), 10000);  // 1/64 of the purchases: the first 10
+  EXPECT_EQ(q[31], 320000);     // the median
+  EXPECT_EQ(q.back(), 640000);
+  EXPECT_TRUE(BuyDelayQuantiles(open_ms, std::vector<float>(labels.size(), 0.0f)).empty());
+  EXPECT_EQ(ConditionOnAge(0.5f, q, 0), 0.5f);
+  EXPECT_EQ(ConditionOnAge(0.5f, {}, 320000), 0.5f) << "a file without delays: unchanged";
+  // Half the purchases are over at the median: 0.5 * 0.5 / (1 - 0.5 * 0.5) = 1/3.
+  EXPECT_NEAR(ConditionOnAge(0.5f, q, 320000), 1.0 / 3.0, 1e-6);
+  EXPECT_NEAR(ConditionOnAge(0.5f, q, 5000), 0.5 * (1 - 0.0078125) / (1 - 0.5 * 0.0078125), 1e-6)
+      << "linear between 0 and the first quantile";
+  EXPECT_EQ(ConditionOnAge(0.9f, q, 640000), 0.0f);
+  EXPECT_LT(ConditionOnAge(0.9f, q, 600000), ConditionOnAge(0.9f, q, 100000));
 }
 
 TEST(ShopSamplesTest, EmptyHistoryAndMissingEventsAreClearErrors) {

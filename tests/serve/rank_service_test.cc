@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
@@ -60,6 +62,18 @@ std::string Str(simdjson::dom::element e, const char* key) {
 
 class RankServiceTest : public ::testing::Test {
  protected:
+  // Event times for the online tests, `days` after a day from now: later than every event the
+  // suite posts without a time (those get the server's clock), so that the label joiner, which
+  // a restart replays the store into, does not find them late.
+  static int64_t Later(int days) {
+    static const int64_t base =
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count() +
+        86400000;
+    return base + days * int64_t{86400000};
+  }
+
   static void SetUpTestSuite() { shop_ = new SimShop(); }
   static void TearDownTestSuite() {
     delete shop_;
@@ -67,13 +81,14 @@ class RankServiceTest : public ::testing::Test {
   }
 
   void Open(std::vector<std::string> rank_files, bool online = false,
-            size_t explain_features = 5) {
+            size_t explain_features = 5, std::string snapshot_dir = "") {
     ServiceOptions o;
     o.explain_features = explain_features;
     o.insecure_no_auth = true;
     o.online.enabled = online;
     o.online.publish_ms = 1;
     o.online.rank_allowed_lateness_ms = 0;
+    o.online.snapshot_dir = std::move(snapshot_dir);
     service_.reset();
     auto s = Service::Open(*shop_->store, ApiKeys(), o, {shop_->swing_file}, rank_files);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -505,7 +520,7 @@ TEST_F(RankServiceTest, JoinedClicksAreLearnedOnlineAndPublished) {
   // Each round: the item shown and clicked; then an hour later (past the 30-minute click
   // window) the next round, whose events decide the previous round's anchors.
   std::string events;
-  int64_t ts = 1704600000000;
+  int64_t ts = Later(0);
   for (int round = 0; round < 40; ++round, ts += 3600 * 1000) {
     events += "{\"user\":\"fan\",\"item\":\"i000011\",\"type\":\"impression\",\"value\":1,\"ts\":" +
               std::to_string(ts) + "}\n";
@@ -521,9 +536,143 @@ TEST_F(RankServiceTest, JoinedClicksAreLearnedOnlineAndPublished) {
   EXPECT_EQ(metrics.find("freshet_rank_learned_total{target=\"click\"} 0"), std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("freshet_rank_publishes_total 1"), std::string::npos) << metrics;
+  // "fan" is new to the models: its id (and its crosses) got rows of their own online.
+  EXPECT_EQ(metrics.find("freshet_rank_features_admitted_total 0"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("freshet_rank_features_admitted_total"), std::string::npos) << metrics;
   Json models(Get("/v1/models").body);
   EXPECT_NE(Str(models.root["rank"].value(), "version").find("online steps"), std::string::npos);
   EXPECT_GT(p_click(), before);
+}
+
+// Restarts keep what the ranker learned online: the snapshot holds the learned weights, and the
+// labels decided after it (from events already in the store) are learned again at the restart.
+TEST_F(RankServiceTest, LearnedRankerWeightsAndLaterLabelsSurviveARestart) {
+  freshet::testing::TempDir snapshots;
+  const std::vector<std::string> files = {shop_->click_file, shop_->cart_file, shop_->buy_file};
+  auto p_click = [&](const char* user) {
+    ApiResponse r = Post("/v1/score", std::string("{\"user\":\"") + user +
+                                          "\",\"items\":[\"i000013\"]}");
+    EXPECT_EQ(r.status, 200) << r.body;
+    Json j(r.body);
+    return Num(j.root["scores"].at(0).value(), "p_click");
+  };
+  // Rounds an hour apart (past the 30-minute click window): each round decides the one before.
+  auto rounds = [](const char* user, int64_t ts, int n) {
+    std::string events;
+    for (int round = 0; round < n; ++round, ts += 3600 * 1000) {
+      for (const char* type : {"impression", "click"}) {
+        events += std::string("{\"user\":\"") + user + "\",\"item\":\"i000013\",\"type\":\"" +
+                  type + "\",\"value\":1,\"ts\":" + std::to_string(ts) + "}\n";
+        ts += 1000;
+      }
+    }
+    return events;
+  };
+  Open(files, /*online=*/true, 5, snapshots.path().string());
+  ASSERT_EQ(Post("/v1/events", rounds("keeper", Later(10), 20)).status, 200);
+  ASSERT_TRUE(service_->LearnNow().ok());
+  ASSERT_TRUE(service_->Snapshot().ok());
+  const double learned = p_click("keeper");
+  ASSERT_TRUE(std::filesystem::exists(snapshots.path() / "rank" / "LATEST"));
+
+  // The same weights after a restart, labelled as restored.
+  Open(files, /*online=*/true, 5, snapshots.path().string());
+  EXPECT_GT(service_->rank_restored_from_seq(), 0u);
+  Json models(Get("/v1/models").body);
+  EXPECT_NE(Str(models.root["rank"].value(), "version").find("restored from snapshot"),
+            std::string::npos)
+      << Str(models.root["rank"].value(), "version");
+  EXPECT_EQ(p_click("keeper"), learned);
+
+  // Labels decided after the snapshot, then a stop without one: the restart learns them again.
+  ASSERT_EQ(Post("/v1/events", rounds("keeper", Later(13), 10)).status, 200);
+  Open(files, /*online=*/true, 5, snapshots.path().string());
+  const std::string metrics = Get("/metrics").body;
+  EXPECT_NE(metrics.find("freshet_rank_examples_total{target=\"click\",label=\"positive\"} 10"),
+            std::string::npos)
+      << metrics;
+  ASSERT_TRUE(service_->LearnNow().ok());
+  const std::string relearned = Get("/metrics").body;
+  EXPECT_NE(relearned.find("freshet_rank_learned_total{target=\"click\"} 10"), std::string::npos)
+      << relearned;
+  EXPECT_NE(p_click("keeper"), learned);
+
+  // Other --rank files than the snapshot's: it is not used.
+  Open({shop_->click_file}, /*online=*/true, 5, snapshots.path().string());
+  EXPECT_EQ(service_->rank_restored_from_seq(), 0u);
+}
+
+// A retrained ranker is swapped in without a restart, and rolled back; a file that does not load
+// leaves the served ranker alone.
+TEST_F(RankServiceTest, ARankerIsActivatedAndRolledBackWhileServing) {
+  OpenAll(/*online=*/true);
+  auto rank_version = [&] {
+    Json models(Get("/v1/models").body);
+    return Str(models.root["rank"].value(), "version");
+  };
+  auto p_buy_is_null = [&] {
+    ApiResponse r = Post("/v1/score", "{\"user\":\"fan\",\"items\":[\"i000011\"]}");
+    EXPECT_EQ(r.status, 200) << r.body;
+    Json j(r.body);
+    return IsNull(j.root["scores"].at(0).value(), "p_buy");
+  };
+  const std::string first = rank_version();
+  EXPECT_FALSE(p_buy_is_null());
+  EXPECT_EQ(Post("/v1/models/activate", "{\"rank_rollback\":true}").status, 409)
+      << "nothing to roll back to yet";
+
+  ApiResponse r = Post("/v1/models/activate",
+                       "{\"rank\":[\"" + shop_->click_file + "\"]}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json activated(r.body);
+  EXPECT_EQ(Str(activated.root, "previous_rank"), first);
+  const std::string second = Str(activated.root, "activated_rank");
+  EXPECT_EQ(second.find("buy:"), std::string::npos) << second;
+  EXPECT_EQ(rank_version(), second);
+  EXPECT_TRUE(p_buy_is_null()) << "the activated ranker has no buy model";
+
+  ApiResponse bad = Post("/v1/models/activate", "{\"rank\":[\"" + shop_->swing_file + "\"]}");
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("not activated"), std::string::npos) << bad.body;
+  EXPECT_EQ(rank_version(), second);
+  EXPECT_EQ(Post("/v1/models/activate",
+                 "{\"rank\":[\"" + shop_->click_file + "\"],\"rollback\":true}").status,
+            400)
+      << "one operation per request";
+
+  ASSERT_EQ(Post("/v1/models/activate", "{\"rank_rollback\":true}").status, 200);
+  EXPECT_EQ(rank_version(), first);
+  EXPECT_FALSE(p_buy_is_null());
+  // Learning goes on from the ranker served now.
+  std::string events;
+  int64_t ts = Later(20);
+  for (int round = 0; round < 5; ++round, ts += 3600 * 1000) {
+    events += "{\"user\":\"swapper\",\"item\":\"i000011\",\"type\":\"impression\",\"value\":1,"
+              "\"ts\":" + std::to_string(ts) + "}\n";
+  }
+  ASSERT_EQ(Post("/v1/events", events).status, 200);
+  ASSERT_TRUE(service_->LearnNow().ok());
+  EXPECT_NE(rank_version().find("online steps"), std::string::npos) << rank_version();
+}
+
+// An impression still waiting for its label when the server stops is joined after the restart.
+TEST_F(RankServiceTest, AnAnchorOpenAtARestartIsJoinedAfterIt) {
+  OpenAll(/*online=*/true);
+  const int64_t ts = Later(30);  // after every other event of the suite
+  auto event = [](const char* type, int64_t at) {
+    return std::string("{\"user\":\"restarter\",\"item\":\"i000017\",\"type\":\"") + type +
+           "\",\"value\":1,\"ts\":" + std::to_string(at) + "}\n";
+  };
+  ASSERT_EQ(Post("/v1/events", event("impression", ts)).status, 200);
+  OpenAll(/*online=*/true);  // the open impression is only in the store now
+  EXPECT_NE(Get("/metrics").body.find("freshet_rank_pending_anchors 2"), std::string::npos)
+      << "the click and buy anchors of the impression";
+  ASSERT_EQ(Post("/v1/events", event("click", ts + 1000) + event("view", ts + 7200 * 1000)).status,
+            200);
+  const std::string metrics = Get("/metrics").body;
+  EXPECT_NE(metrics.find("freshet_rank_examples_total{target=\"click\",label=\"positive\"} 1"),
+            std::string::npos)
+      << metrics;
 }
 
 }  // namespace
