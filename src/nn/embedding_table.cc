@@ -234,14 +234,15 @@ void EmbeddingTable::WriteRow(uint32_t row, std::span<const float> values) {
 
 void EmbeddingTable::ResetRow(uint32_t row, std::span<const float> values) {
   assert(row < rows_ && values.size() == static_cast<size_t>(options_.dim));
-  const size_t base = static_cast<size_t>(row) * options_.dim;
-  std::copy(values.begin(), values.end(), values_.begin() + static_cast<std::ptrdiff_t>(base));
-  const float initial =
-      options_.optimizer == SparseOptimizer::kAdagrad ? options_.adagrad_initial_accumulator : 0.0f;
-  const auto at = static_cast<std::ptrdiff_t>(base);
-  if (!state1_.empty()) std::fill_n(state1_.begin() + at, options_.dim, initial);
-  if (!state2_.empty()) std::fill_n(state2_.begin() + at, options_.dim, 0.0f);
-  steps_[row] = 0;
+  float* w = Block(row);
+  const int dim = options_.dim;
+  std::copy(values.begin(), values.end(), w);
+  // The rest of the block as InitRow leaves it: fresh state, step count 0, padding 0.
+  std::fill(w + dim, w + stride_, 0.0f);
+  if (options_.optimizer == SparseOptimizer::kAdagrad) {
+    std::fill(w + dim, w + 2 * dim, options_.adagrad_initial_accumulator);
+  }
+  if (!steps_in_block_) steps_[row] = 0;
 }
 
 uint32_t EmbeddingTable::update_count(uint32_t row) const {
