@@ -112,10 +112,15 @@ Status BprModel::Fit(const TrainData& data, const FitOptions& fit, TrainReport* 
 
   EpochLoop loop("bpr", options_.epochs, fit, report);
   // Scoring reads plain arrays: copied from the tables after each epoch, when no worker runs.
+  // values() of an Adagrad table is a copy valid until the next call: one call per table.
   auto snapshot = [&] {
-    user_factors_.assign(users->values().begin(), users->values().end());
-    item_factors_.assign(items->values().begin(), items->values().end());
-    item_bias_.assign(bias->values().begin(), bias->values().end());
+    const auto copy = [](const nn::EmbeddingTable& t, std::vector<float>& out) {
+      const std::span<const float> v = t.values();
+      out.assign(v.begin(), v.end());
+    };
+    copy(*users, user_factors_);
+    copy(*items, item_factors_);
+    copy(*bias, item_bias_);
   };
   std::vector<float> best_users, best_items, best_bias;
   Status status = loop.Run(

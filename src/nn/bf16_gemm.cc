@@ -256,6 +256,41 @@ FRESHET_AVX512BF16 void PackPairsTransposed(const float *a, int64_t lda, int row
   }
 }
 
+FRESHET_AVX512BF16 void PackPairsTransposedRows(const float *a, int64_t lda, int row_begin,
+                                                int row_end, int cols, int ld, uint16_t *out) {
+  assert(cols % 2 == 0 && ld % 16 == 0 && 0 <= row_begin && row_begin <= row_end && row_end <= ld);
+  // As PackPairsTransposed, 16 rows at a time, the last block's lanes masked off.
+  if (lda % 2 == 0) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i step = _mm256_set1_epi32(static_cast<int>(lda / 2));
+    for (int r0 = row_begin; r0 < row_end; r0 += 16) {
+      const int n = std::min(16, row_end - r0);
+      const __m256i idx0 = _mm256_mullo_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(r0)), step);
+      const __m256i idx1 =
+          _mm256_mullo_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(r0 + 8)), step);
+      const __mmask8 m0 = n >= 8 ? 0xff : static_cast<__mmask8>((1u << n) - 1);
+      const __mmask8 m1 = n >= 16 ? 0xff : n > 8 ? static_cast<__mmask8>((1u << (n - 8)) - 1) : 0;
+      const __mmask16 words = n >= 16 ? 0xffff : static_cast<__mmask16>((1u << n) - 1);
+      for (int q = 0; q < cols / 2; ++q) {
+        const double *base = reinterpret_cast<const double *>(a + 2 * q);
+        const __m512d g0 = _mm512_mask_i32gather_pd(_mm512_setzero_pd(), m0, idx0, base, 8);
+        const __m512d g1 = _mm512_mask_i32gather_pd(_mm512_setzero_pd(), m1, idx1, base, 8);
+        const __m512bh both = _mm512_cvtne2ps_pbh(_mm512_castpd_ps(g1), _mm512_castpd_ps(g0));
+        _mm512_mask_storeu_epi32(out + (static_cast<int64_t>(q) * ld + r0) * 2, words,
+                                 reinterpret_cast<__m512i>(both));
+      }
+    }
+    return;
+  }
+  for (int q = 0; q < cols / 2; ++q) {
+    for (int r = row_begin; r < row_end; ++r) {
+      uint16_t *dst = out + (static_cast<int64_t>(q) * ld + r) * 2;
+      dst[0] = FromFloat(a[r * lda + 2 * q]);
+      dst[1] = FromFloat(a[r * lda + 2 * q + 1]);
+    }
+  }
+}
+
 FRESHET_AVX512BF16 void Gemm(const uint16_t *a, int64_t lda, int m, int k, const uint16_t *b_pairs,
                              int ldb, int n, const Epilogue &epilogue, float *c, int64_t ldc) {
   assert(k % 2 == 0 && ldb % 16 == 0 && ldb >= n && lda >= k);

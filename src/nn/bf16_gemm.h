@@ -49,6 +49,13 @@ void PackPairs(const float *a, int64_t lda, int rows, int cols, int ld, uint16_t
 // REQUIRES: cols even, ld % 16 == 0, ld >= rows.
 void PackPairsTransposed(const float *a, int64_t lda, int rows, int cols, int ld, uint16_t *out);
 
+// PackPairsTransposed of rows [row_begin, row_end) of a only: writes words (q, r) for those r and
+// nothing else (the padding words r >= rows are left as they are: zero them once). For workers
+// that each pack the rows of a matrix they just updated. REQUIRES: cols even, ld % 16 == 0,
+// 0 <= row_begin <= row_end <= ld.
+void PackPairsTransposedRows(const float *a, int64_t lda, int row_begin, int row_end, int cols,
+                             int ld, uint16_t *out);
+
 // What Gemm does with its result before storing it.
 struct Epilogue {
   const float *bias = nullptr;  // c[r][j] += bias[j] (n entries), or nothing when null

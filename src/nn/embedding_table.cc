@@ -1,8 +1,14 @@
 #include "nn/embedding_table.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 #include <string>
 
 #include <Eigen/Core>
@@ -34,6 +40,12 @@ std::vector<float> MakeCorrections(float beta) {
   }
   return table;
 }
+
+// Floats of a row block holding `n`: a power of two up to 16 (a block never straddles a cache
+// line), whole 64-byte lines above.
+size_t BlockFloats(size_t n) { return n <= 16 ? std::bit_ceil(n) : (n + 15) / 16 * 16; }
+
+constexpr size_t kHugePage = size_t{2} << 20;
 
 static_assert(std::atomic_ref<float>::is_always_lock_free,
               "Hogwild rows assume lock-free float atomics");
@@ -96,6 +108,40 @@ Result<std::unique_ptr<EmbeddingTable>> EmbeddingTable::Create(const EmbeddingTa
   return table;
 }
 
+void internal::BlockFree::operator()(float* p) const {
+  if (mapped) {
+    munmap(p, bytes);
+  } else {
+    std::free(p);
+  }
+}
+
+EmbeddingTable::Blocks EmbeddingTable::AllocateBlocks(size_t floats) {
+  const size_t bytes = std::max<size_t>(floats * sizeof(float), 64);
+  if (bytes >= kHugePage) {
+    // Map a huge page more than asked and keep the 2 MB-aligned part, so that every huge page of
+    // the table can be a real one. Mapped memory reads as zero.
+    const size_t size = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    void* raw = mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    const auto begin = reinterpret_cast<uintptr_t>(raw);
+    const uintptr_t aligned = (begin + kHugePage - 1) / kHugePage * kHugePage;
+    if (aligned > begin) munmap(raw, aligned - begin);
+    const uintptr_t end = begin + size + kHugePage;
+    if (end > aligned + size) munmap(reinterpret_cast<void*>(aligned + size), end - aligned - size);
+    void* p = reinterpret_cast<void*>(aligned);
+    // A hint: where the kernel has no huge page to give, the table works on small ones.
+    madvise(p, size, MADV_HUGEPAGE);
+    return Blocks(static_cast<float*>(p), internal::BlockFree{size, true});
+  }
+  const size_t size = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, size);
+  if (p == nullptr) throw std::bad_alloc();
+  std::memset(p, 0, size);
+  return Blocks(static_cast<float*>(p), internal::BlockFree{size, false});
+}
+
 Status EmbeddingTable::Grow(uint32_t new_rows) {
   if (new_rows <= rows_) return Status::OK();
   if (options_.max_rows != 0 && new_rows > options_.max_rows) {
@@ -103,20 +149,30 @@ Status EmbeddingTable::Grow(uint32_t new_rows) {
         "embedding table is full: " + std::to_string(new_rows) +
         " rows requested, max_rows = " + std::to_string(options_.max_rows));
   }
-  const size_t n = static_cast<size_t>(new_rows) * options_.dim;
-  values_.resize(n);
-  switch (options_.optimizer) {
-    case SparseOptimizer::kSgd:
-      break;
-    case SparseOptimizer::kAdagrad:
-      state1_.resize(n, options_.adagrad_initial_accumulator);
-      break;
-    case SparseOptimizer::kAdam:
-      state1_.resize(n, 0.0f);
-      state2_.resize(n, 0.0f);
-      break;
+  const auto dim = static_cast<size_t>(options_.dim);
+  if (stride_ == 0) {
+    slots_ = options_.optimizer == SparseOptimizer::kSgd       ? 1
+             : options_.optimizer == SparseOptimizer::kAdagrad ? 2
+                                                               : 3;
+    // Bare rows for SGD, so that values() is a view; blocks for the others (the file comment).
+    stride_ = slots_ == 1 ? dim : BlockFloats(slots_ * dim);
+    steps_in_block_ = slots_ > 1 && stride_ > slots_ * dim;
   }
-  steps_.resize(new_rows, 0);
+  if (new_rows > capacity_) {
+    // Geometric growth, as a vector's: tables grown one id at a time (online learning) copy each
+    // row O(1) times.
+    uint64_t capacity = std::max<uint64_t>(new_rows, uint64_t{capacity_} * 2);
+    if (options_.max_rows != 0) capacity = std::min<uint64_t>(capacity, options_.max_rows);
+    capacity = std::min<uint64_t>(capacity, UINT32_MAX);
+    Blocks blocks = AllocateBlocks(static_cast<size_t>(capacity) * stride_);
+    if (rows_ > 0) {
+      const size_t bytes = static_cast<size_t>(rows_) * stride_ * sizeof(float);
+      std::memcpy(blocks.get(), blocks_.get(), bytes);
+    }
+    blocks_ = std::move(blocks);
+    capacity_ = static_cast<uint32_t>(capacity);
+  }
+  if (!steps_in_block_) steps_.resize(new_rows, 0);
   const uint32_t old_rows = rows_;
   rows_ = new_rows;
   for (uint32_t r = old_rows; r < new_rows; ++r) InitRow(r);
@@ -125,21 +181,46 @@ Status EmbeddingTable::Grow(uint32_t new_rows) {
 
 void EmbeddingTable::InitRow(uint32_t row) {
   Rng rng(options_.seed, /*stream=*/row);
-  float* w = values_.data() + static_cast<size_t>(row) * options_.dim;
-  for (int j = 0; j < options_.dim; ++j) {
+  float* w = Block(row);
+  const int dim = options_.dim;
+  for (int j = 0; j < dim; ++j) {
     w[j] = static_cast<float>(options_.init_stddev * rng.Normal());
   }
+  // The rest of the block: fresh optimizer state, step count 0, padding 0.
+  std::fill(w + dim, w + stride_, 0.0f);
+  if (options_.optimizer == SparseOptimizer::kAdagrad) {
+    std::fill(w + dim, w + 2 * dim, options_.adagrad_initial_accumulator);
+  }
+}
+
+uint32_t* EmbeddingTable::Steps(uint32_t row) const {
+  if (steps_in_block_) {
+    // The slot after the state holds a uint32 (the storage is raw memory: it holds whatever
+    // objects are written there, and this slot is only ever accessed as a uint32).
+    return reinterpret_cast<uint32_t*>(Block(row) + slots_ * options_.dim);
+  }
+  return const_cast<uint32_t*>(steps_.data()) + row;
+}
+
+std::span<const float> EmbeddingTable::values() const {
+  const auto dim = static_cast<size_t>(options_.dim);
+  if (stride_ == dim) return {blocks_.get(), static_cast<size_t>(rows_) * dim};
+  values_copy_.resize(static_cast<size_t>(rows_) * dim);
+  for (uint32_t r = 0; r < rows_; ++r) {
+    std::copy_n(Block(r), dim, values_copy_.data() + r * dim);
+  }
+  return values_copy_;
 }
 
 void EmbeddingTable::ReadRow(uint32_t row, std::span<float> out) const {
   assert(row < rows_ && out.size() == static_cast<size_t>(options_.dim));
-  const float* w = values_.data() + static_cast<size_t>(row) * options_.dim;
+  const float* w = Block(row);
   for (int j = 0; j < options_.dim; ++j) out[j] = Load(w[j]);
 }
 
 float EmbeddingTable::Dot(uint32_t row, std::span<const float> x) const {
   assert(row < rows_ && x.size() == static_cast<size_t>(options_.dim));
-  const float* w = values_.data() + static_cast<size_t>(row) * options_.dim;
+  const float* w = Block(row);
   float s = 0;
   for (int j = 0; j < options_.dim; ++j) s += Load(w[j]) * x[j];
   return s;
@@ -147,39 +228,42 @@ float EmbeddingTable::Dot(uint32_t row, std::span<const float> x) const {
 
 void EmbeddingTable::WriteRow(uint32_t row, std::span<const float> values) {
   assert(row < rows_ && values.size() == static_cast<size_t>(options_.dim));
-  float* w = values_.data() + static_cast<size_t>(row) * options_.dim;
+  float* w = Block(row);
   for (int j = 0; j < options_.dim; ++j) Store(w[j], values[j]);
 }
 
 void EmbeddingTable::ResetRow(uint32_t row, std::span<const float> values) {
   assert(row < rows_ && values.size() == static_cast<size_t>(options_.dim));
-  const size_t base = static_cast<size_t>(row) * options_.dim;
-  std::copy(values.begin(), values.end(), values_.begin() + static_cast<std::ptrdiff_t>(base));
-  const float initial =
-      options_.optimizer == SparseOptimizer::kAdagrad ? options_.adagrad_initial_accumulator : 0.0f;
-  const auto at = static_cast<std::ptrdiff_t>(base);
-  if (!state1_.empty()) std::fill_n(state1_.begin() + at, options_.dim, initial);
-  if (!state2_.empty()) std::fill_n(state2_.begin() + at, options_.dim, 0.0f);
-  steps_[row] = 0;
+  float* w = Block(row);
+  const int dim = options_.dim;
+  std::copy(values.begin(), values.end(), w);
+  // The rest of the block as InitRow leaves it: fresh state, step count 0, padding 0.
+  std::fill(w + dim, w + stride_, 0.0f);
+  if (options_.optimizer == SparseOptimizer::kAdagrad) {
+    std::fill(w + dim, w + 2 * dim, options_.adagrad_initial_accumulator);
+  }
+  if (!steps_in_block_) steps_[row] = 0;
 }
 
 uint32_t EmbeddingTable::update_count(uint32_t row) const {
   assert(row < rows_);
-  return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(steps_[row]))
-      .load(std::memory_order_relaxed);
+  return std::atomic_ref<uint32_t>(*Steps(row)).load(std::memory_order_relaxed);
 }
 
 void EmbeddingTable::ApplyGradient(uint32_t row, std::span<const float> grad) {
   Apply(row, grad, /*exclusive=*/false);
 }
 
+void EmbeddingTable::ApplyGradientExclusive(uint32_t row, std::span<const float> grad) {
+  Apply(row, grad, /*exclusive=*/true);
+}
+
 void EmbeddingTable::Apply(uint32_t row, std::span<const float> grad, bool exclusive) {
   assert(row < rows_ && grad.size() == static_cast<size_t>(options_.dim));
-  const size_t base = static_cast<size_t>(row) * options_.dim;
-  float* w = values_.data() + base;
+  float* w = Block(row);
   const float lr = options_.learning_rate;
   const float wd = options_.weight_decay;
-  std::atomic_ref<uint32_t> steps(steps_[row]);
+  std::atomic_ref<uint32_t> steps(*Steps(row));
   uint32_t t;
   if (exclusive) {
     t = steps.load(std::memory_order_relaxed) + 1;
@@ -195,7 +279,7 @@ void EmbeddingTable::Apply(uint32_t row, std::span<const float> grad, bool exclu
       }
       break;
     case SparseOptimizer::kAdagrad: {
-      float* acc = state1_.data() + base;
+      float* acc = w + options_.dim;
       for (int j = 0; j < options_.dim; ++j) {
         const float wj = Load(w[j]);
         const float a = Load(acc[j]) + grad[j] * grad[j];
@@ -205,8 +289,8 @@ void EmbeddingTable::Apply(uint32_t row, std::span<const float> grad, bool exclu
       break;
     }
     case SparseOptimizer::kAdam: {
-      float* m = state1_.data() + base;
-      float* v = state2_.data() + base;
+      float* m = w + options_.dim;
+      float* v = w + 2 * options_.dim;
       const float b1 = options_.beta1;
       const float b2 = options_.beta2;
       const float eps = options_.eps;
@@ -249,18 +333,14 @@ float EmbeddingTable::Correction(const std::vector<float>& table, float beta, ui
 
 void EmbeddingTable::Prefetch(uint32_t row, bool for_update) const {
   assert(row < rows_);
-  const size_t base = static_cast<size_t>(row) * options_.dim;
-  const size_t bytes = static_cast<size_t>(options_.dim) * sizeof(float);
-  for (size_t b = 0; b < bytes; b += 64) {
-    __builtin_prefetch(reinterpret_cast<const char*>(values_.data() + base) + b);
-    if (for_update && !state1_.empty()) {
-      __builtin_prefetch(reinterpret_cast<const char*>(state1_.data() + base) + b);
-    }
-    if (for_update && !state2_.empty()) {
-      __builtin_prefetch(reinterpret_cast<const char*>(state2_.data() + base) + b);
-    }
+  // For an update the whole block (values and state); to read, the values.
+  const size_t bytes = (for_update ? stride_ : static_cast<size_t>(options_.dim)) * sizeof(float);
+  const char* p = reinterpret_cast<const char*>(Block(row));
+  for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
+  if (bytes % 64 != 0 || reinterpret_cast<uintptr_t>(p) % 64 != 0) {
+    __builtin_prefetch(p + bytes - 1);  // a row not on line boundaries may end in one more line
   }
-  if (for_update) __builtin_prefetch(steps_.data() + row);
+  if (for_update && !steps_in_block_) __builtin_prefetch(steps_.data() + row);
 }
 
 void EmbeddingTable::ApplyGradients(const SparseGrad& grads) { ApplyAll(grads, false); }

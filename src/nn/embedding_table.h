@@ -16,8 +16,18 @@
 //
 // Everything that reallocates or reads without atomics (Grow, values(), set_learning_rate) needs
 // exclusive access: no other call on the table may run concurrently.
+//
+// Storage. With an optimizer state (Adagrad, Adam) a row's values and its state sit side by side in
+// one block, [values (dim) | state1 (dim) | state2 (dim)], and the row's step count too where the
+// block's padding has room (a dim-1 Adam table: [w, m, v, t], 16 bytes). Blocks are padded to a
+// power of two below 16 floats and to whole 64-byte cache lines above, and the storage is 64-byte
+// aligned, so a dim-16 Adam row update touches three adjacent cache lines (three arrays of
+// 16-byte-offset rows touched six lines on three pages), and the forward gather one. Tables of
+// 2 MB and more are mapped with transparent huge pages (madvise), so that random rows do not each
+// miss the TLB. SGD tables keep bare rows, [rows, dim] contiguous.
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -87,6 +97,15 @@ class SparseGrad {
   std::vector<int32_t> slot_of_;  // id -> index into ids_, -1 if absent; grows to the largest id
 };
 
+namespace internal {
+// Frees EmbeddingTable's row storage: unmaps a mapping, frees an aligned allocation.
+struct BlockFree {
+  size_t bytes = 0;
+  bool mapped = false;
+  void operator()(float* p) const;
+};
+}  // namespace internal
+
 class EmbeddingTable {
   // Keeps construction to Create while letting it use make_unique.
   struct PrivateTag {
@@ -125,6 +144,10 @@ class EmbeddingTable {
   // larger than the cache makes each row update wait on memory otherwise).
   // REQUIRES: grads.dim() == dim().
   void ApplyGradients(const SparseGrad& grads);
+  // ApplyGradient for a caller that knows no other thread updates `row` meanwhile (it
+  // partitions rows between threads; reads may still run): the step count is bumped with a
+  // relaxed load and store rather than an atomic add.
+  void ApplyGradientExclusive(uint32_t row, std::span<const float> grad);
   // ApplyGradients for a caller that knows no other thread updates these rows meanwhile (it
   // partitions rows between threads; reads may still run). The same update, but the row's step
   // count is bumped with a relaxed load and store rather than an atomic add, whose lock would
@@ -137,8 +160,11 @@ class EmbeddingTable {
   uint32_t update_count(uint32_t row) const;
 
   // All values, row-major [rows(), dim()], for GEMMs (scoring the catalog) and snapshots.
-  // Exclusive with writers: reads without atomics. Invalidated by Grow.
-  std::span<const float> values() const { return {values_.data(), values_.size()}; }
+  // Exclusive with every other call: reads without atomics. For an SGD table a view of the rows
+  // themselves; otherwise (values interleaved with optimizer state, see Storage) a copy made by
+  // this call into a buffer the table keeps. Either way invalidated by Grow, by the next values()
+  // and by any update: take it, use or copy it, then train on.
+  std::span<const float> values() const;
 
   // Exclusive.
   void set_learning_rate(float lr) { options_.learning_rate = lr; }
@@ -150,12 +176,23 @@ class EmbeddingTable {
   // 1 - beta^t as a float, from `table` (built by MakeCorrections for beta) where it reaches t.
   static float Correction(const std::vector<float>& table, float beta, uint32_t t);
 
+  // The 64-byte aligned, zero-filled allocation of the row blocks (huge pages when large).
+  using Blocks = std::unique_ptr<float[], internal::BlockFree>;
+  static Blocks AllocateBlocks(size_t floats);
+
+  float* Block(uint32_t row) const { return blocks_.get() + static_cast<size_t>(row) * stride_; }
+  // The row's step count: in the block's padding, or in steps_.
+  uint32_t* Steps(uint32_t row) const;
+
   EmbeddingTableOptions options_;
   uint32_t rows_ = 0;
-  std::vector<float> values_;
-  std::vector<float> state1_;  // Adam m / Adagrad accumulator; empty for SGD
-  std::vector<float> state2_;  // Adam v; empty otherwise
-  std::vector<uint32_t> steps_;
+  uint32_t capacity_ = 0;  // rows the blocks have room for; Grow at least doubles it
+  int slots_ = 1;          // dim-wide parts of a block: values, then 0, 1 or 2 optimizer states
+  size_t stride_ = 0;      // floats per row block
+  bool steps_in_block_ = false;
+  Blocks blocks_;                 // capacity_ blocks of stride_ floats, row r at r * stride_
+  std::vector<uint32_t> steps_;   // when !steps_in_block_
+  mutable std::vector<float> values_copy_;  // values() of an interleaved table
   // Adam's bias corrections 1 - beta^t as floats for t = 1, 2, ...: entry t - 1, computed once
   // (two std::pow per row update cost as much as the update itself). A table stops where the
   // float reaches 1 (beta^t below 2^-25: it stays 1 for every later t) or at kMaxCorrections.

@@ -1,6 +1,9 @@
 #include "nn/thread_pool.h"
 
+#include <immintrin.h>
+
 #include <cassert>
+#include <chrono>
 
 namespace freshet::nn {
 
@@ -107,6 +110,51 @@ void ThreadPool::ParallelFor(size_t n,
     auto [begin, end] = SplitRange(n, parts, w);
     if (begin < end) fn(w, begin, end);
   });
+}
+
+bool Barrier::Wait() {
+  if (broken_.load(std::memory_order_acquire)) return false;
+  if (parties_ == 1) return true;
+  const uint32_t round = round_.load(std::memory_order_acquire);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == parties_) {
+    // The last to arrive opens the next round. arrived_ is reset before round_ moves, so no party
+    // of the next round can count itself into this one.
+    arrived_.store(0, std::memory_order_relaxed);
+    round_.fetch_add(1, std::memory_order_release);
+    round_.notify_all();
+    return !broken_.load(std::memory_order_acquire);
+  }
+  // Spin, then yield, then sleep. Waking a sleeping thread costs far more than a phase of a
+  // training step where the CPUs are virtual (the woken vCPU may itself have to be woken by the
+  // host: hundreds of microseconds), so a waiter spins for up to 200 us (checking the clock
+  // every 64 pauses: a pause lasts from a few to over a hundred cycles by CPU), a little more
+  // than the phases' usual imbalance; then, in case the peer it waits for was preempted, yields
+  // its CPU up to kSleepAfter, and only then sleeps.
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kYieldAfter = std::chrono::microseconds(200);
+  constexpr auto kSleepAfter = std::chrono::microseconds(2000);
+  const Clock::time_point start = Clock::now();
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (round_.load(std::memory_order_acquire) != round) {
+        return !broken_.load(std::memory_order_acquire);
+      }
+      _mm_pause();
+    }
+    const Clock::duration waited = Clock::now() - start;
+    if (waited > kSleepAfter) break;
+    if (waited > kYieldAfter) std::this_thread::yield();
+  }
+  while (round_.load(std::memory_order_acquire) == round) {
+    round_.wait(round, std::memory_order_acquire);
+  }
+  return !broken_.load(std::memory_order_acquire);
+}
+
+void Barrier::Break() {
+  broken_.store(true, std::memory_order_release);
+  round_.fetch_add(1, std::memory_order_release);
+  round_.notify_all();
 }
 
 }  // namespace freshet::nn

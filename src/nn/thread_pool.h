@@ -6,6 +6,7 @@
 // example. Workers keep their own workspaces and gradient buffers (data_parallel.h); the pool
 // itself shares nothing with them but the function.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -63,6 +64,33 @@ class ThreadPool {
   bool stop_ = false;
   const std::function<void(int)>* fn_ = nullptr;
   std::exception_ptr error_;
+};
+
+// A reusable barrier for the workers of one ThreadPool::Run that go through several dependent
+// phases (a training step: forward / backward, then the updates): one wake-up of the pool for the
+// whole step instead of one per phase. A waiter spins (up to 200 us), then yields, then sleeps on
+// the atomic (futex) after 2 ms. Every Wait of one round returns after the
+// last party's Wait began, and everything a party wrote before its Wait is visible to every party
+// after theirs (acquire / release).
+class Barrier {
+ public:
+  // REQUIRES: parties >= 1.
+  explicit Barrier(int parties) : parties_(parties) {}
+  Barrier(const Barrier&) = delete;
+  Barrier& operator=(const Barrier&) = delete;
+
+  // Blocks until all parties of this round have called Wait: true. False, at once or as soon as it
+  // happens, once Break was called: the round will never complete.
+  [[nodiscard]] bool Wait();
+  // For a party that cannot reach its next Wait (it failed): releases every present and future
+  // Wait with false, so that the others return instead of waiting forever.
+  void Break();
+
+ private:
+  const int parties_;
+  std::atomic<int> arrived_{0};
+  std::atomic<uint32_t> round_{0};
+  std::atomic<bool> broken_{false};
 };
 
 }  // namespace freshet::nn

@@ -1,5 +1,9 @@
 #include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cassert>
 #include <cmath>
+#include <cstring>
 #include <optional>
 
 #include "model/model_file.h"
@@ -30,6 +34,76 @@ bool MlpInBf16(const CtrOptions& o, const std::vector<nn::Linear<float>>& mlp) {
                      [](const auto& l) { return l.in() % 2 == 0 && l.out() % 2 == 0; });
 }
 
+// One (sample, field) entry of a training batch: the row it uses and where its gradient is.
+struct RowEntry {
+  uint32_t row;
+  uint32_t at;  // TrainEpoch: worker << entry_shift | the entry's index in that worker's piece
+};
+
+// The group of `groups` whose rows TrainEpoch applies together (one worker a group at a time).
+// Rows go in blocks of 16 (a cache line of a table's step counts, four of a dim-1 Adam table's
+// rows: no line is written by two workers, which would pass it back and forth between their
+// caches), blocks spread by a multiplicative hash (Knuth's) so that runs of hot rows do not land
+// in one group.
+inline uint32_t GroupOf(uint32_t row, uint32_t groups) {
+  const uint32_t block = (row >> 4) * 2654435761u;
+  return static_cast<uint32_t>((static_cast<uint64_t>(block) * groups) >> 32);
+}
+
+// Row groups per worker: enough that a worker slowed down (preempted, or on a busier CPU) leaves
+// its share to the others, few enough that each group's sort stays cheap.
+constexpr int kRowGroupsPerWorker = 4;
+
+// Concatenates `lists` into `out`, sorted by row and stable (entries of one row keep their order):
+// a least-significant-digit radix sort, 8 bits a pass, as many passes as `rows` (the largest row
+// + 1) needs. The rows then come in table order, each row's entries together. `scratch` and
+// `buckets` are reused buffers.
+void SortByRow(std::span<const std::span<const RowEntry>> lists, uint32_t rows,
+               std::vector<RowEntry>& out, std::vector<RowEntry>& scratch,
+               std::vector<uint32_t>& buckets) {
+  constexpr int kBits = 8;
+  constexpr uint32_t kBuckets = 1u << kBits;
+  size_t n = 0;
+  for (const auto& list : lists) n += list.size();
+  out.resize(n);
+  scratch.resize(n);
+  buckets.resize(kBuckets);
+  const int bits = std::max(1, static_cast<int>(std::bit_width(rows > 0 ? rows - 1 : 0u)));
+  const int passes = (bits + kBits - 1) / kBits;
+  // Pass p reads the lists (p = 0) or the previous pass's output and writes the other buffer;
+  // with an odd number of passes the last one lands in `out`.
+  std::vector<RowEntry>* to = passes % 2 == 1 ? &out : &scratch;
+  std::vector<RowEntry>* from = nullptr;
+  for (int p = 0; p < passes; ++p) {
+    const int shift = p * kBits;
+    std::fill(buckets.begin(), buckets.end(), 0u);
+    const auto digit = [&](const RowEntry& e) { return (e.row >> shift) & (kBuckets - 1); };
+    if (p == 0) {
+      for (const auto& list : lists) {
+        for (const RowEntry& e : list) ++buckets[digit(e)];
+      }
+    } else {
+      for (const RowEntry& e : *from) ++buckets[digit(e)];
+    }
+    uint32_t sum = 0;
+    for (uint32_t& b : buckets) {
+      const uint32_t c = b;
+      b = sum;
+      sum += c;
+    }
+    RowEntry* dst = to->data();
+    if (p == 0) {
+      for (const auto& list : lists) {
+        for (const RowEntry& e : list) dst[buckets[digit(e)]++] = e;
+      }
+    } else {
+      for (const RowEntry& e : *from) dst[buckets[digit(e)]++] = e;
+    }
+    from = to;
+    to = to == &out ? &scratch : &out;
+  }
+}
+
 // The MLP's weights in the bf16 layouts of nn/bf16_gemm.h, packed once per step (Adam changes
 // them every step) and then only read, by every worker: W as pairs over its input rows for the
 // forward product, and as pairs of its transpose for the input gradient.
@@ -42,6 +116,17 @@ struct PackedMlp {
       w.emplace_back(nn::bf16::PairsSize(layer.in(), nn::bf16::Pad16(layer.out())));
       if (training) wt.emplace_back(nn::bf16::PairsSize(layer.out(), nn::bf16::Pad16(layer.in())));
     }
+  }
+  // Rows [r0, r1) of layer l's weights into both layouts, for the worker that just updated them
+  // (training). REQUIRES: r0 even.
+  void PackRows(const std::vector<nn::Linear<float>>& mlp, size_t l, int r0, int r1) {
+    const MatrixF& v = mlp[l].weight().value;
+    const int cols = static_cast<int>(v.cols());
+    const int ld = nn::bf16::Pad16(cols);
+    nn::bf16::PackPairs(v.data() + static_cast<size_t>(r0) * cols, cols, r1 - r0, cols, ld,
+                        w[l].data() + static_cast<size_t>(r0 / 2) * ld * 2);
+    nn::bf16::PackPairsTransposedRows(v.data(), cols, r0, r1, cols,
+                                      nn::bf16::Pad16(static_cast<int>(v.rows())), wt[l].data());
   }
   // Packing job j of jobs() (one matrix), so that a pool can share them out.
   size_t jobs() const { return w.size() + wt.size(); }
@@ -74,11 +159,7 @@ struct FieldNetModel::Workspace {
         dx0(static_cast<Eigen::Index>(max_rows), m.dim_),
         dh(static_cast<Eigen::Index>(max_rows), m.dim_),
         dh2(static_cast<Eigen::Index>(max_rows), m.dim_),
-        labels(max_rows),
-        embed_grad(m.options_.embed_dim),
-        linear_grad(1),
-        owned_embed(m.options_.embed_dim),
-        owned_linear(1) {
+        labels(max_rows) {
     const auto r = static_cast<Eigen::Index>(max_rows);
     for (size_t l = 0; l < m.cross_.size(); ++l) {
       h.emplace_back(r, m.dim_);
@@ -105,11 +186,20 @@ struct FieldNetModel::Workspace {
   MatrixF dx0, dh, dh2;
   std::vector<MatrixF> da;
   std::vector<float> labels;
-  nn::SparseGrad embed_grad;
-  nn::SparseGrad linear_grad;
-  // TrainEpoch: the batch's summed row gradients of the rows this worker applies.
-  nn::SparseGrad owned_embed;
-  nn::SparseGrad owned_linear;
+  // TrainEpoch. Backward leaves each (sample, field) entry's row gradient where it is: the
+  // embedding's in dx0 (entry e = i * fields + j at dx0.data() + e * embed_dim), the linear
+  // weight's in d_linear[e]; and deals the entries out to the row groups (GroupOf):
+  // by_group[g][0 .. in_group[g]) are, in order, the entries whose row has GroupOf(row) == g.
+  int groups = 1;
+  uint32_t entry_base = 0;  // RowEntry::at of entry 0: worker << entry_shift
+  std::vector<std::vector<RowEntry>> by_group;
+  std::vector<size_t> in_group;
+  std::vector<float> d_linear;
+  // The entries of the group this worker applies, sorted by row (SortByRow), and scratch.
+  std::vector<RowEntry> sorted, sort_scratch;
+  std::vector<uint32_t> sort_counts;
+  std::vector<uint32_t> row_ids;  // the rows of `sorted`, once each
+  std::vector<float> row_sums;    // their summed gradients: embedding (embed_dim), then linear
   // The bf16 MLP (MlpInBf16): the weights packed for this step, shared, or null for the float
   // path; and per layer its input and output gradient in the layouts the products read.
   const PackedMlp* packed = nullptr;
@@ -339,13 +429,18 @@ double FieldNetModel::Backward(size_t m, const float* labels, float scale, Works
     dx0.setZero();
   }
   if (linear_fm_) FmInteraction<float>::Backward(x0, f, k, dlogit, dx0, nn::InputGrad::kAdd);
+  // The row gradients stay in dx0 (and d_linear); TrainEpoch's workers sum and apply them.
+  const auto groups = static_cast<uint32_t>(ws.groups);
+  std::fill(ws.in_group.begin(), ws.in_group.end(), 0);
   for (size_t i = 0; i < m; ++i) {
-    const float* g = dx0.row(static_cast<Eigen::Index>(i)).data();
     const float d = dlogit(static_cast<Eigen::Index>(i), 0);
     for (int j = 0; j < f; ++j) {
-      const uint32_t r = ws.rows[i * f + j];
-      ws.embed_grad.Add(r, {g + static_cast<size_t>(j) * k, static_cast<size_t>(k)});
-      if (linear_fm_) ws.linear_grad.Row(r)[0] += d;
+      const size_t e = i * f + j;
+      const uint32_t r = ws.rows[e];
+      // Appended without a branch on the group (a coin flip per entry for the predictor).
+      const uint32_t g = GroupOf(r, groups);
+      ws.by_group[g][ws.in_group[g]++] = {r, ws.entry_base + static_cast<uint32_t>(e)};
+      if (linear_fm_) ws.d_linear[e] = d;
     }
   }
   return loss;
@@ -355,86 +450,209 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
                                  std::span<const uint32_t> order, int epoch, int threads,
                                  const FitOptions& fit) {
   nn::ThreadPool pool(threads);
+  const int workers = pool.size();
   const int f = fields();
+  const size_t k = static_cast<size_t>(options_.embed_dim);
   const size_t batch = static_cast<size_t>(options_.batch_size);
-  const size_t per_worker = (batch + pool.size() - 1) / pool.size();
+  const size_t per_worker = (batch + workers - 1) / workers;
+  // RowEntry::at = worker << entry_shift | entry, so that the applying worker finds an entry's
+  // gradient with a shift and a mask.
+  const int entry_shift = std::bit_width(std::bit_ceil(per_worker * f) - 1);
+  const uint32_t entry_mask = (uint32_t{1} << entry_shift) - 1;
+  assert(static_cast<uint64_t>(workers) << entry_shift <= UINT32_MAX);
+  // Rows are applied by group (GroupOf), each group by whichever worker claims it next: every
+  // row is still updated by one thread, and its sum does not depend on which.
+  const int groups = workers == 1 ? 1 : kRowGroupsPerWorker * workers;
+  std::atomic<int> next_group{0};
   std::vector<std::unique_ptr<Workspace>> ws;
-  for (int w = 0; w < pool.size(); ++w)
+  for (int w = 0; w < workers; ++w) {
     ws.push_back(std::make_unique<Workspace>(*this, per_worker));
-  nn::WorkerGradients<float> grads(*params_, pool.size());
-  std::vector<double> loss(static_cast<size_t>(pool.size()), 0.0);
+    Workspace& s = *ws.back();
+    s.groups = groups;
+    s.entry_base = static_cast<uint32_t>(w) << entry_shift;
+    s.by_group.assign(static_cast<size_t>(groups), std::vector<RowEntry>(per_worker * f));
+    s.in_group.assign(static_cast<size_t>(groups), 0);
+    if (linear_fm_) s.d_linear.resize(per_worker * f);
+    s.row_ids.reserve(per_worker * f * workers);
+    s.row_sums.reserve(per_worker * f * workers * (k + 1));
+  }
+  std::vector<std::vector<std::span<const RowEntry>>> parts(static_cast<size_t>(workers));
+  nn::WorkerGradients<float> grads(*params_, workers);
+  grads.Reshape();
+  std::vector<double> loss(static_cast<size_t>(workers), 0.0);
   std::optional<PackedMlp> packed;
   if (MlpInBf16(options_, mlp_)) {
     packed.emplace(mlp_, /*training=*/true);
     for (auto& s : ws) s->packed = &*packed;
   }
-  double total = 0;
-  for (size_t start = 0; start < order.size(); start += batch) {
-    const size_t b = std::min(batch, order.size() - start);
-    const float scale = 1.0f / static_cast<float>(b);
-    // Phases that do not depend on each other share a Run: on a loaded machine every wake-up of
-    // a worker can wait for a time slice.
-    grads.Reshape();
-    pool.Run([&](int w) {
-      grads.ZeroPart(w, pool.size());
-      if (!packed) return;
-      const auto [j0, j1] = nn::SplitRange(packed->jobs(), pool.size(), w);
-      for (size_t j = j0; j < j1; ++j) packed->Pack(mlp_, j);
-    });
-    pool.ParallelFor(b, [&](int w, size_t b0, size_t b1) {
-      Workspace& s = *ws[w];
-      const size_t m = b1 - b0;
-      for (size_t i = 0; i < m; ++i) {
-        const uint32_t sample = order[start + b0 + i];
-        std::copy_n(rows + static_cast<size_t>(sample) * f, f, s.rows.data() + i * f);
-        s.labels[i] = labels[sample];
-      }
-      Forward(m, s);
-      loss[w] = Backward(m, s.labels.data(), scale, s, grads.sink(w));
-    });
-    // Row updates: worker w applies the rows r with r % workers == w, each once with its gradient
-    // summed over the whole batch (as one thread would, and as PyTorch's SparseAdam: one lazy-Adam
-    // step per row and batch, whatever the thread count), so no two threads update one row and
-    // the tables' step counts need no atomic add (ApplyGradientsExclusive).
-    pool.Run([&](int w) {
-      const auto parts = static_cast<uint32_t>(pool.size());
-      Workspace& s = *ws[w];
-      for (const auto& other : ws) {
-        for (size_t i = 0; i < other->embed_grad.size(); ++i) {
-          const uint32_t r = other->embed_grad.id(i);
-          if (r % parts == static_cast<uint32_t>(w)) {
-            s.owned_embed.Add(r, other->embed_grad.grad(i));
-          }
-        }
-        if (!linear_fm_) continue;
-        for (size_t i = 0; i < other->linear_grad.size(); ++i) {
-          const uint32_t r = other->linear_grad.id(i);
-          if (r % parts == static_cast<uint32_t>(w)) {
-            s.owned_linear.Row(r)[0] += other->linear_grad.grad(i)[0];
-          }
-        }
-      }
-      embed_->ApplyGradientsExclusive(s.owned_embed);
-      s.owned_embed.Clear();
-      if (linear_fm_) {
-        linear_->ApplyGradientsExclusive(s.owned_linear);
-        s.owned_linear.Clear();
-      }
-      grads.ReducePart(w, pool.size());
-    });
-    for (auto& s : ws) {
-      s->embed_grad.Clear();
-      s->linear_grad.Clear();
+  // The dense step, shared out by rows: each parameter's rows split into near-equal pieces of
+  // whole row pairs (a one-row parameter, a bias, goes whole to one worker), so that a worker
+  // that updated rows of an MLP weight packs them to bf16 at once, both layouts, with no barrier
+  // before the packing and the packing split as evenly as the update.
+  struct DenseRange {
+    nn::Param<float>* param;
+    int row_begin, row_end;
+    int layer;  // the MLP layer whose weight this is, when packed; else -1
+  };
+  std::vector<std::vector<DenseRange>> dense(static_cast<size_t>(workers));
+  for (int i = 0; i < params_->size(); ++i) {
+    nn::Param<float>& p = (*params_)[i];
+    int layer = -1;
+    for (size_t l = 0; packed && l < mlp_.size(); ++l) {
+      if (&mlp_[l].weight() == &p) layer = static_cast<int>(l);
     }
-    adam_->Step(&pool);
-    for (double& l : loss) {
-      total += l;
-      l = 0;
+    const auto rows_of = static_cast<int>(p.value.rows());
+    if (rows_of < 2) {
+      dense[static_cast<size_t>(i % workers)].push_back({&p, 0, rows_of, layer});
+      continue;
     }
-    if (fit.on_step) {
-      fit.on_step({epoch, start + b, order.size(), total / static_cast<double>(start + b)});
+    for (int w = 0; w < workers; ++w) {
+      const auto [q0, q1] = nn::SplitRange(static_cast<size_t>(rows_of + 1) / 2, workers, w);
+      const int r0 = static_cast<int>(2 * q0);
+      const int r1 = std::min(rows_of, static_cast<int>(2 * q1));
+      if (r0 < r1) dense[static_cast<size_t>(w)].push_back({&p, r0, r1, layer});
     }
   }
+  // One wake-up of the workers per epoch: each runs every step's phases, with barriers between
+  // the phases that read what others wrote (on a loaded machine every wake-up of a worker can
+  // wait for a time slice; a barrier between running threads costs about a microsecond).
+  nn::Barrier barrier(workers);
+  double total = 0;
+  pool.Run([&](int w) {
+    try {
+      Workspace& s = *ws[w];
+      std::vector<float*> sums(static_cast<size_t>(workers));
+      // The gradients start at zero (after that each step zeroes what it read), the weights
+      // packed to bf16 (after that each step packs the rows it updated).
+      grads.ZeroPart(w, workers);
+      if (packed) {
+        const auto [j0, j1] = nn::SplitRange(packed->jobs(), workers, w);
+        for (size_t j = j0; j < j1; ++j) packed->Pack(mlp_, j);
+      }
+      if (!barrier.Wait()) return;
+      for (size_t start = 0; start < order.size(); start += batch) {
+        const size_t b = std::min(batch, order.size() - start);
+        const float scale = 1.0f / static_cast<float>(b);
+        // 1. Forward and backward over this worker's piece of the batch.
+        const auto [b0, b1] = nn::SplitRange(b, workers, w);
+        const size_t m = b1 - b0;
+        // The samples are scattered over the training set: fetch a few ahead.
+        constexpr size_t kAheadSamples = 16;
+        const size_t sample_bytes = static_cast<size_t>(f) * sizeof(uint32_t);
+        for (size_t i = 0; i < m; ++i) {
+          if (i + kAheadSamples < m) {
+            const uint32_t ahead = order[start + b0 + i + kAheadSamples];
+            const char* p = reinterpret_cast<const char*>(rows + static_cast<size_t>(ahead) * f);
+            for (size_t byte = 0; byte < sample_bytes; byte += 64) __builtin_prefetch(p + byte);
+            __builtin_prefetch(p + sample_bytes - 1);
+            __builtin_prefetch(labels.data() + ahead);
+          }
+          const uint32_t sample = order[start + b0 + i];
+          std::memcpy(s.rows.data() + i * f, rows + static_cast<size_t>(sample) * f, sample_bytes);
+          s.labels[i] = labels[sample];
+        }
+        if (m > 0) {
+          Forward(m, s);
+          loss[w] = Backward(m, s.labels.data(), scale, s, grads.sink(w));
+        } else {
+          std::fill(s.in_group.begin(), s.in_group.end(), 0);
+        }
+        if (w == 0) {
+          adam_->BeginStep();
+          next_group.store(0, std::memory_order_relaxed);  // published by the barrier
+        }
+        if (!barrier.Wait()) return;
+        // 2. Row updates, a group of rows at a time (groups claimed from a shared counter, so a
+        // worker that runs slower takes fewer): each row once with its gradient summed over the
+        // whole batch (as one thread would, and as PyTorch's SparseAdam: one lazy-Adam step per
+        // row and batch, whatever the thread count), by one thread, so the tables' step counts
+        // need no atomic add (ApplyGradientExclusive). Entries are summed in worker order, then
+        // sample order: deterministic for a given thread count, whoever applies the group.
+        for (int group = next_group.fetch_add(1, std::memory_order_relaxed); group < groups;
+             group = next_group.fetch_add(1, std::memory_order_relaxed)) {
+          std::vector<std::span<const RowEntry>>& lists = parts[w];
+          lists.clear();
+          for (const auto& other : ws) {
+            lists.emplace_back(other->by_group[group].data(), other->in_group[group]);
+          }
+          SortByRow(lists, embed_->rows(), s.sorted, s.sort_scratch, s.sort_counts);
+          // Rows come in table order, each with its entries together. Two passes: the first sums
+          // each row's entries and asks for the row's blocks in both tables, so that the fetches of
+          // all the rows (the tables are far larger than the cache) overlap one another instead of
+          // each waiting for the update before it; the second updates the rows, now in the cache.
+          const std::vector<RowEntry>& sorted = s.sorted;
+          s.row_ids.clear();
+          s.row_sums.resize(sorted.size() * (k + 1));
+          float* sum = s.row_sums.data();
+          constexpr size_t kAhead = 8;
+          for (size_t i = 0; i < sorted.size();) {
+            const uint32_t r = sorted[i].row;
+            embed_->Prefetch(r, /*for_update=*/true);
+            if (linear_fm_) linear_->Prefetch(r, /*for_update=*/true);
+            // Sums in entry order (worker, then sample): deterministic for a thread count.
+            std::fill_n(sum, k + 1, 0.0f);
+            for (; i < sorted.size() && sorted[i].row == r; ++i) {
+              if (i + kAhead < sorted.size()) {
+                // Half the gradients were written by another worker, into its cache.
+                const uint32_t ahead = sorted[i + kAhead].at;
+                __builtin_prefetch(ws[ahead >> entry_shift]->dx0.data() +
+                                   static_cast<size_t>(ahead & entry_mask) * k);
+              }
+              const Workspace& from = *ws[sorted[i].at >> entry_shift];
+              const uint32_t e = sorted[i].at & entry_mask;
+              const float* d = from.dx0.data() + static_cast<size_t>(e) * k;
+              for (size_t j = 0; j < k; ++j) sum[j] += d[j];
+              if (linear_fm_) sum[k] += from.d_linear[e];
+            }
+            s.row_ids.push_back(r);
+            sum += k + 1;
+          }
+          sum = s.row_sums.data();
+          for (const uint32_t r : s.row_ids) {
+            embed_->ApplyGradientExclusive(r, {sum, k});
+            if (linear_fm_) linear_->ApplyGradientExclusive(r, {sum + k, 1});
+            sum += k + 1;
+          }
+        }
+        // 3. Dense weights: this worker's rows of each, the workers' gradients summed, Adam,
+        // the gradients zeroed for the next step and, for the MLP's weights, the rows packed to
+        // bf16 for the next step's products.
+        for (const DenseRange& d : dense[w]) {
+          for (int u = 0; u < workers; ++u) sums[u] = grads.sink(u)[*d.param].data();
+          const auto cols = static_cast<size_t>(d.param->value.cols());
+          adam_->StepRangeSummed(*d.param, d.row_begin * cols, d.row_end * cols, sums);
+          if (d.layer >= 0) packed->PackRows(mlp_, static_cast<size_t>(d.layer), d.row_begin,
+                                             d.row_end);
+        }
+        // The losses were written before the last barrier, and are next written after the next.
+        if (w == 0) {
+          for (double& l : loss) {
+            total += l;
+            l = 0;
+          }
+          if (fit.on_step) {
+            fit.on_step({epoch, start + b, order.size(), total / static_cast<double>(start + b)});
+          }
+        }
+        // The next step's samples, which lie anywhere in the training set.
+        if (start + batch < order.size()) {
+          const size_t next = start + batch;
+          const auto [n0, n1] = nn::SplitRange(std::min(batch, order.size() - next), workers, w);
+          for (size_t i = n0; i < n1; ++i) {
+            const uint32_t sample = order[next + i];
+            const char* p = reinterpret_cast<const char*>(rows + static_cast<size_t>(sample) * f);
+            for (size_t byte = 0; byte < sample_bytes; byte += 64) __builtin_prefetch(p + byte);
+            __builtin_prefetch(p + sample_bytes - 1);
+            __builtin_prefetch(labels.data() + sample);
+          }
+        }
+        if (!barrier.Wait()) return;
+      }
+    } catch (...) {
+      barrier.Break();
+      throw;
+    }
+  });
   return total / static_cast<double>(order.size());
 }
 

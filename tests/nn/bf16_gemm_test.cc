@@ -60,6 +60,44 @@ TEST(Bf16GemmTest, PackingsPlaceEveryValueWhereTheLayoutSays) {
   }
 }
 
+// Workers pack the rows they updated: PackPairsTransposedRows over pieces of a matrix (even
+// and odd bounds, pieces shorter and longer than 16 rows, odd and even row strides) writes exactly
+// what PackPairsTransposed writes for those rows, and nothing outside them.
+TEST(Bf16GemmTest, PackingTransposedRowsInPiecesEqualsPackingTheWhole) {
+  REQUIRE_BF16();
+  Rng rng(72);
+  for (int lda : {22, 23}) {
+    const int rows = 45, cols = 22, ld = 48;
+    MatrixF a = RandomMatrix(rows, lda, rng).cast<float>();
+    std::vector<uint16_t> whole(bf16::PairsSize(cols, ld));
+    bf16::PackPairsTransposed(a.data(), lda, rows, cols, ld, whole.data());
+    for (int bound : {0, 1, 2, 7, 16, 17, 33, 44, 45}) {
+      // Padding words (r >= rows) zeroed once, as the trainer's buffers are.
+      std::vector<uint16_t> pieces(whole.size(), 0);
+      for (int r = 0; r < rows; ++r) {
+        for (int q = 0; q < cols / 2; ++q) {
+          pieces[(static_cast<size_t>(q) * ld + r) * 2] = 0xffff;
+          pieces[(static_cast<size_t>(q) * ld + r) * 2 + 1] = 0xffff;
+        }
+      }
+      bf16::PackPairsTransposedRows(a.data(), lda, 0, bound, cols, ld, pieces.data());
+      bf16::PackPairsTransposedRows(a.data(), lda, bound, rows, cols, ld, pieces.data());
+      ASSERT_EQ(pieces, whole) << "lda " << lda << ", pieces split at row " << bound;
+    }
+    // A piece leaves the rest alone.
+    std::vector<uint16_t> one(whole.size(), 0x1234);
+    bf16::PackPairsTransposedRows(a.data(), lda, 5, 9, cols, ld, one.data());
+    for (int q = 0; q < cols / 2; ++q) {
+      for (int r = 0; r < ld; ++r) {
+        for (int h = 0; h < 2; ++h) {
+          const size_t at = (static_cast<size_t>(q) * ld + r) * 2 + h;
+          ASSERT_EQ(one[at], r >= 5 && r < 9 ? whole[at] : 0x1234) << q << " " << r;
+        }
+      }
+    }
+  }
+}
+
 TEST(Bf16GemmTest, GemmMatchesANaiveLoopOverTheRoundedInputs) {
   REQUIRE_BF16();
   Rng rng(72);

@@ -83,6 +83,45 @@ TEST(ThreadPoolTest, AnExceptionInAWorkerReachesTheCaller) {
   EXPECT_EQ(calls.load(), 3);
 }
 
+// Workers going through many phases in one Run: no worker starts phase p + 1 before every worker
+// has finished phase p (each checks the others' phase-p writes), and a worker that fails releases
+// the others instead of leaving them waiting.
+TEST(BarrierTest, SeparatesPhasesAndABreakReleasesTheWaiters) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    Barrier barrier(threads);
+    constexpr int kPhases = 500;
+    std::vector<int> done(threads, -1);  // plain ints: the barrier must order them
+    std::atomic<int> errors{0};
+    pool.Run([&](int w) {
+      for (int p = 0; p < kPhases; ++p) {
+        done[w] = p;
+        if (!barrier.Wait()) return;
+        for (int o = 0; o < threads; ++o) {
+          if (done[o] != p) errors.fetch_add(1);
+        }
+        if (!barrier.Wait()) return;
+      }
+    });
+    EXPECT_EQ(errors.load(), 0) << threads;
+  }
+  ThreadPool pool(3);
+  Barrier barrier(3);
+  std::atomic<int> released{0};
+  EXPECT_THROW(pool.Run([&](int w) {
+    try {
+      if (w == 1) throw std::runtime_error("failed before the barrier");
+      if (!barrier.Wait()) released.fetch_add(1);
+    } catch (...) {
+      barrier.Break();
+      throw;
+    }
+  }),
+               std::runtime_error);
+  EXPECT_EQ(released.load(), 2);
+  EXPECT_FALSE(barrier.Wait());  // broken for good
+}
+
 // One SASRec-shaped step split across workers must give the same gradients as one worker doing
 // the whole batch (no dropout, so the workers' random streams do not matter).
 TEST(DataParallelTest, WorkerGradientsSumToTheSingleThreadGradient) {

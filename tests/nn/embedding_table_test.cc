@@ -170,6 +170,73 @@ TEST(EmbeddingTableTest, GrowthKeepsOldRowsAndTheirOptimizerState) {
   EXPECT_NE(Row(*grown, 4), Row(*grown, 5));
 }
 
+// Rows live in blocks with their optimizer state (embedding_table.h, "Storage"): for every
+// optimizer and for widths whose blocks have padding (1, 3, 5), none (16) or a step count in the
+// padding (Adam dim 1), values() is the plain [rows, dim] matrix, an update of one row changes no
+// other row, and many small Grows (each may move the blocks) keep every row and its state.
+TEST(EmbeddingTableTest, BlockStorageKeepsValuesRowsAndStateThroughGrowth) {
+  for (SparseOptimizer opt :
+       {SparseOptimizer::kAdam, SparseOptimizer::kAdagrad, SparseOptimizer::kSgd}) {
+    for (int dim : {1, 3, 5, 16}) {
+      EmbeddingTableOptions o;
+      o.dim = dim;
+      o.optimizer = opt;
+      o.learning_rate = 0.05f;
+      o.init_stddev = 1.0f;
+      auto grown = MakeTable(o, 1);
+      auto fixed = MakeTable(o, 40);
+      std::vector<float> g(dim);
+      for (int j = 0; j < dim; ++j) g[j] = 0.1f * (j + 1);
+      for (uint32_t r = 1; r < 40; ++r) {
+        ASSERT_TRUE(grown->Grow(r + 1).ok());
+        // Rows updated before later growth: their state must move with them.
+        grown->ApplyGradient(r / 2, g);
+        fixed->ApplyGradient(r / 2, g);
+      }
+      std::vector<float> w(dim, 0.25f);
+      grown->WriteRow(39, w);
+      fixed->WriteRow(39, w);
+      for (uint32_t r = 0; r < 40; ++r) {
+        ASSERT_EQ(Row(*grown, r), Row(*fixed, r)) << dim << " row " << r;
+        ASSERT_EQ(grown->update_count(r), fixed->update_count(r)) << dim << " row " << r;
+      }
+      // The next update of each row continues from the same optimizer state.
+      for (uint32_t r = 0; r < 40; ++r) {
+        grown->ApplyGradient(r, g);
+        fixed->ApplyGradient(r, g);
+      }
+      const std::span<const float> values = grown->values();
+      ASSERT_EQ(values.size(), 40u * dim);
+      for (uint32_t r = 0; r < 40; ++r) {
+        const std::vector<float> row = Row(*fixed, r);
+        ASSERT_EQ(Row(*grown, r), row) << dim << " row " << r;
+        for (int j = 0; j < dim; ++j) ASSERT_EQ(values[r * dim + j], row[j]) << dim << " " << r;
+      }
+      EXPECT_EQ(grown->update_count(19), 3u);  // from r = 38 and 39, then the last loop
+      EXPECT_EQ(grown->update_count(25), 1u);
+    }
+  }
+}
+
+// Large tables are mapped with huge pages: the same rows and updates as a small one.
+TEST(EmbeddingTableTest, LargeTableBehavesAsSmallOne) {
+  EmbeddingTableOptions o;
+  o.dim = 16;
+  auto big = MakeTable(o, 100000);  // 19 MB of Adam blocks
+  auto small = MakeTable(o, 10);
+  const std::vector<float> g(16, 0.5f);
+  for (uint32_t r : {0u, 3u, 9u}) {
+    big->ApplyGradientExclusive(r, g);
+    small->ApplyGradientExclusive(r, g);
+    EXPECT_EQ(Row(*big, r), Row(*small, r)) << r;
+  }
+  EXPECT_EQ(big->update_count(3), 1u);
+  EXPECT_EQ(big->update_count(99999), 0u);
+  EXPECT_EQ(big->values().size(), 1600000u);
+  ASSERT_TRUE(big->Grow(150000).ok());
+  EXPECT_EQ(Row(*big, 3), Row(*small, 3));
+}
+
 TEST(EmbeddingTableTest, RejectsBadOptionsAndGrowthBeyondMaxRows) {
   EmbeddingTableOptions o;
   o.dim = 0;
