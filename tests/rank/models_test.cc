@@ -68,6 +68,19 @@ CtrOptions SmallOptions(const std::string& kind) {
   return o;
 }
 
+// A `kind` model with SmallOptions trained `epochs` epochs on `train`; null (with a failure) if
+// that does not work.
+std::unique_ptr<CtrModel> FitSmall(const std::string& kind, const CtrDataset& train, int epochs) {
+  CtrOptions o = SmallOptions(kind);
+  o.epochs = epochs;
+  auto model = CreateCtrModel(kind, o);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  if (!model.ok()) return nullptr;
+  const auto fitted = (*model)->Fit(train, nullptr, FitOptions{});
+  EXPECT_TRUE(fitted.ok()) << fitted.status().ToString();
+  return fitted.ok() ? std::move(*model) : nullptr;
+}
+
 TEST_P(CtrModelLearnTest, LearnsThePlantedPatternWellAboveTheFrequencyBaseline) {
   const LearnCase c = GetParam();
   const CtrDataset train = SyntheticSet(20000, 1);
@@ -102,20 +115,17 @@ class CtrModelFileTest : public ::testing::TestWithParam<const char*> {};
 TEST_P(CtrModelFileTest, SaveLoadRoundTripGivesIdenticalPredictions) {
   const CtrDataset train = SyntheticSet(3000, 11);
   const CtrDataset test = SyntheticSet(500, 12);
-  CtrOptions o = SmallOptions(GetParam());
-  o.epochs = 2;
-  auto model = CreateCtrModel(GetParam(), o);
-  ASSERT_TRUE(model.ok());
-  ASSERT_TRUE((*model)->Fit(train, nullptr, FitOptions{}).ok());
+  auto model = FitSmall(GetParam(), train, 2);
+  ASSERT_NE(model, nullptr);
   freshet::testing::TempDir dir;
   const std::string path = dir.Sub("m.fmdl");
-  ASSERT_TRUE((*model)->Save(path).ok());
+  ASSERT_TRUE(model->Save(path).ok());
   auto loaded = CtrModel::Load(path);
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ((*loaded)->kind(), GetParam());
   EXPECT_EQ((*loaded)->format(), CtrFormat::kCriteo);
   std::vector<float> a(test.size()), b(test.size());
-  (*model)->Predict(test, a);
+  model->Predict(test, a);
   (*loaded)->Predict(test, b);
   EXPECT_EQ(a, b);
 }
@@ -206,20 +216,17 @@ TEST_P(CtrModelFileTest, IdsAdmittedOnlineGetOwnRowsAndExpire) {
 // learns afterwards must show in its next predictions.
 TEST_P(CtrModelFileTest, ALoadedOrCopiedModelPredictsWhatItLearnsNext) {
   const CtrDataset train = SyntheticSet(2000, 21);
-  CtrOptions o = SmallOptions(GetParam());
-  o.epochs = 1;
-  auto model = CreateCtrModel(GetParam(), o);
-  ASSERT_TRUE(model.ok());
-  ASSERT_TRUE((*model)->Fit(train, nullptr, FitOptions{}).ok());
+  auto model = FitSmall(GetParam(), train, 1);
+  ASSERT_NE(model, nullptr);
   freshet::testing::TempDir dir;
-  ASSERT_TRUE((*model)->Save(dir.Sub("m.fmdl")).ok());
+  ASSERT_TRUE(model->Save(dir.Sub("m.fmdl")).ok());
   auto loaded = CtrModel::Load(dir.Sub("m.fmdl"));
   ASSERT_TRUE(loaded.ok());
-  auto copied = (*model)->Clone();
+  auto copied = model->Clone();
   ASSERT_TRUE(copied.ok());
-  const size_t f = static_cast<size_t>((*model)->num_fields());
+  const size_t f = static_cast<size_t>(model->num_fields());
   std::vector<uint32_t> rows(f);
-  for (size_t j = 0; j < f; ++j) rows[j] = (*model)->RowOf(train.features[j]);
+  for (size_t j = 0; j < f; ++j) rows[j] = model->RowOf(train.features[j]);
   for (CtrModel* m : {loaded->get(), copied->get()}) {
     float before = 0, after = 0;
     m->PredictEncoded(rows.data(), 1, {&before, 1});
@@ -234,14 +241,11 @@ TEST_P(CtrModelFileTest, ALoadedOrCopiedModelPredictsWhatItLearnsNext) {
 
 TEST_P(CtrModelFileTest, CorruptOrTruncatedFileIsRejected) {
   const CtrDataset train = SyntheticSet(1000, 13);
-  CtrOptions o = SmallOptions(GetParam());
-  o.epochs = 1;
-  auto model = CreateCtrModel(GetParam(), o);
-  ASSERT_TRUE(model.ok());
-  ASSERT_TRUE((*model)->Fit(train, nullptr, FitOptions{}).ok());
+  auto model = FitSmall(GetParam(), train, 1);
+  ASSERT_NE(model, nullptr);
   freshet::testing::TempDir dir;
   const std::string path = dir.Sub("m.fmdl");
-  ASSERT_TRUE((*model)->Save(path).ok());
+  ASSERT_TRUE(model->Save(path).ok());
   std::string bytes = freshet::testing::ReadFile(path);
   std::string flipped = bytes;
   flipped[bytes.size() / 2] ^= 0x20;
