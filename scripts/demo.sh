@@ -75,12 +75,17 @@ echo "-- two stages: 200 candidates ranked by expected purchase value (p_buy x p
 echo "-- per category"
 ask GET "/v1/recommend?user=$user&k=5&objective=value&fuse=false&max_per_category=2"
 echo
-echo "-- the purchase probability of a few carts left open at the end of the simulation"
-# Users whose cart still holds two or more items (cart adds not bought or removed since).
-carts=$(awk -F, 'NR > 1 && ($5 == "cart" || $5 == "buy" || $5 == "remove_cart") {
-                   k = $3 "," $4; if ($5 == "cart") c[k] = 1; else delete c[k] }
-                 END { for (k in c) { split(k, a, ","); n[a[1]]++ }
-                       for (u in n) if (n[u] >= 2) print u }' "$work/sim/events.csv" | sort | head -3)
+echo "-- the purchase probability of open carts: the two most recently filled, then the oldest"
+echo "-- (a line is scored at its age: one left unbought for days has little chance left)"
+# Users whose cart still holds two or more items (cart adds not bought or removed since), by the
+# time of their newest open add.
+open_carts=$(awk -F, 'NR > 1 && ($5 == "cart" || $5 == "buy" || $5 == "remove_cart") {
+                   k = $3 "," $4; if ($5 == "cart") c[k] = $2; else delete c[k] }
+                 END { for (k in c) { split(k, a, ","); n[a[1]]++
+                                      if (c[k] > t[a[1]]) t[a[1]] = c[k] }
+                       for (u in n) if (n[u] >= 2) print t[u], u }' "$work/sim/events.csv" |
+             sort -n)
+carts="$(echo "$open_carts" | tail -2 | cut -d' ' -f2) $(echo "$open_carts" | head -1 | cut -d' ' -f2)"
 for u in $carts; do ask GET "/v1/users/$u/cart"; done
 kill -TERM $server
 wait $server
