@@ -2,7 +2,8 @@
 # The main job end to end on simulated data: simulate a shop, ingest it into a fresh store, print
 # the store's statistics, train models and compare them on held-out interactions, train the shop
 # ranker (click, cart and purchase probability), then serve them over HTTP for a few requests:
-# two-stage recommendations and the purchase probability of a few carts left open.
+# two-stage recommendations and the purchase probability of a few carts left open (each line at
+# its age).
 set -euo pipefail
 freshet=${1:-build/freshet}
 work=${DEMO_DIR:-demo-data}
@@ -63,6 +64,20 @@ ask() {  # METHOD PATH [BODY]
   echo
 }
 user=$(head -3 "$work/sim/events.csv" | tail -1 | cut -d, -f3)
+echo "-- the purchase probability of open carts at the end of the history (before the live events"
+echo "-- below move the clock to today): the two most recently filled, then the oldest"
+echo "-- (a line is scored at its age: one left unbought for days has little chance left)"
+# Users whose cart still holds two or more items (cart adds not bought or removed since), by the
+# time of their newest open add.
+open_carts=$(awk -F, 'NR > 1 && ($5 == "cart" || $5 == "buy" || $5 == "remove_cart") {
+                   k = $3 "," $4; if ($5 == "cart") c[k] = $2; else delete c[k] }
+                 END { for (k in c) { split(k, a, ","); n[a[1]]++
+                                      if (c[k] > t[a[1]]) t[a[1]] = c[k] }
+                       for (u in n) if (n[u] >= 2) print t[u], u }' "$work/sim/events.csv" |
+             sort -n)
+carts="$(echo "$open_carts" | tail -2 | cut -d' ' -f2) $(echo "$open_carts" | head -1 | cut -d' ' -f2)"
+for u in $carts; do ask GET "/v1/users/$u/cart"; done
+echo
 ask GET "/v1/recommend?user=$user&k=3&explain=true"
 ask GET "/v1/recommend?user=someone-new&k=3"
 ask POST /v1/events '[{"user":"someone-new","item":"i000046","type":"view"},{"user":"someone-new","item":"i000177","type":"cart"}]'
@@ -75,18 +90,6 @@ echo "-- two stages: 200 candidates ranked by expected purchase value (p_buy x p
 echo "-- per category"
 ask GET "/v1/recommend?user=$user&k=5&objective=value&fuse=false&max_per_category=2"
 echo
-echo "-- the purchase probability of open carts: the two most recently filled, then the oldest"
-echo "-- (a line is scored at its age: one left unbought for days has little chance left)"
-# Users whose cart still holds two or more items (cart adds not bought or removed since), by the
-# time of their newest open add.
-open_carts=$(awk -F, 'NR > 1 && ($5 == "cart" || $5 == "buy" || $5 == "remove_cart") {
-                   k = $3 "," $4; if ($5 == "cart") c[k] = $2; else delete c[k] }
-                 END { for (k in c) { split(k, a, ","); n[a[1]]++
-                                      if (c[k] > t[a[1]]) t[a[1]] = c[k] }
-                       for (u in n) if (n[u] >= 2) print t[u], u }' "$work/sim/events.csv" |
-             sort -n)
-carts="$(echo "$open_carts" | tail -2 | cut -d' ' -f2) $(echo "$open_carts" | head -1 | cut -d' ' -f2)"
-for u in $carts; do ask GET "/v1/users/$u/cart"; done
 kill -TERM $server
 wait $server
 trap - EXIT
