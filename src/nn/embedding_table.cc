@@ -326,6 +326,52 @@ void EmbeddingTable::Apply(uint32_t row, std::span<const float> grad, bool exclu
   }
 }
 
+void EmbeddingTable::ReadRowUnshared(uint32_t row, std::span<float> out) const {
+  assert(row < rows_ && out.size() == static_cast<size_t>(options_.dim));
+  std::memcpy(out.data(), Block(row), out.size() * sizeof(float));
+}
+
+namespace {
+
+// One lazy-Adam step of a row block [w (n) | m (n) | v (n)] held by one thread: Apply's formula
+// (the same expression, so the same floats), N known at compile time where it is 1 or 16.
+template <int N>
+void AdamRow(float* w, const float* grad, int n, float lr, float wd, float b1, float b2,
+             float eps, float bc1, float bc2) {
+  using Array = Eigen::Array<float, N, 1>;
+  Eigen::Map<Array> wa(w, n), ma(w + n, n), va(w + 2 * n, n);
+  const Eigen::Map<const Array> g(grad, n);
+  ma = b1 * ma + (1.0f - b1) * g;
+  va = b2 * va + (1.0f - b2) * g.square();
+  wa -= lr * ((ma / bc1) / ((va / bc2).sqrt() + eps) + wd * wa);
+}
+
+}  // namespace
+
+void EmbeddingTable::ApplyGradientUnshared(uint32_t row, std::span<const float> grad) {
+  assert(row < rows_ && grad.size() == static_cast<size_t>(options_.dim));
+  if (options_.optimizer != SparseOptimizer::kAdam) {
+    Apply(row, grad, /*exclusive=*/true);
+    return;
+  }
+  const uint32_t t = ++*Steps(row);
+  const float bc1 = Correction(correction1_, options_.beta1, t);
+  const float bc2 = Correction(correction2_, options_.beta2, t);
+  const int n = options_.dim;
+  float* w = Block(row);
+  const EmbeddingTableOptions& o = options_;
+  if (n == 16) {
+    AdamRow<16>(w, grad.data(), n, o.learning_rate, o.weight_decay, o.beta1, o.beta2, o.eps, bc1,
+                bc2);
+  } else if (n == 1) {
+    AdamRow<1>(w, grad.data(), n, o.learning_rate, o.weight_decay, o.beta1, o.beta2, o.eps, bc1,
+               bc2);
+  } else {
+    AdamRow<Eigen::Dynamic>(w, grad.data(), n, o.learning_rate, o.weight_decay, o.beta1, o.beta2,
+                            o.eps, bc1, bc2);
+  }
+}
+
 float EmbeddingTable::Correction(const std::vector<float>& table, float beta, uint32_t t) {
   if (t <= table.size()) return table[t - 1];
   return !table.empty() && table.back() == 1.0f ? 1.0f : CorrectionOf(beta, t);

@@ -203,6 +203,9 @@ struct FieldNetModel::Workspace {
   // The bf16 MLP (MlpInBf16): the weights packed for this step, shared, or null for the float
   // path; and per layer its input and output gradient in the layouts the products read.
   const PackedMlp* packed = nullptr;
+  // TrainEpoch: the tables are read only in its forward phase, between barriers, so the gather
+  // reads them without atomics (EmbeddingTable::ReadRowUnshared).
+  bool unshared = false;
   std::vector<std::vector<uint16_t>> in_rows, in_pairs, d_rows, d_pairs;
 };
 
@@ -296,7 +299,11 @@ void FieldNetModel::Gather(size_t m, Workspace& ws, ReadRow read_row,
       read_row(r, xi + static_cast<size_t>(j) * k);
       if (linear_fm_) {
         float w;
-        linear_->ReadRow(r, {&w, 1});
+        if (ws.unshared) {
+          linear_->ReadRowUnshared(r, {&w, 1});
+        } else {
+          linear_->ReadRow(r, {&w, 1});
+        }
         lin += w;
       }
     }
@@ -313,7 +320,14 @@ void FieldNetModel::Forward(size_t m, Workspace& ws) const {
   logit.setConstant(bias_->value(0, 0));
   // The row storage is chosen here, once per call; the quantized rows are dequantized as they are
   // gathered, so everything after the gather is the float model's computation.
-  if (qembed_ == nullptr) {
+  if (qembed_ == nullptr && ws.unshared) {
+    Gather(
+        m, ws,
+        [&](uint32_t r, float* out) {
+          embed_->ReadRowUnshared(r, {out, static_cast<size_t>(k)});
+        },
+        [&](uint32_t r) { embed_->Prefetch(r); });
+  } else if (qembed_ == nullptr) {
     Gather(
         m, ws,
         [&](uint32_t r, float* out) { embed_->ReadRow(r, {out, static_cast<size_t>(k)}); },
@@ -385,8 +399,10 @@ double FieldNetModel::Backward(size_t m, const float* labels, float scale, Works
   if (deep_) {
     auto last = !mlp_.empty() ? ws.z.back().topRows(rows)
                               : (cross_.empty() ? ws.x0.topRows(rows) : ws.h.back().topRows(rows));
-    // d of the deep input lands in dh (width dim_) or in da of the layer below.
-    auto d_last = !mlp_.empty() ? ws.da.back().topRows(rows) : ws.dh.topRows(rows);
+    // d of the deep input lands in da of the layer below, or (width dim_) in dh for the cross
+    // layers, or straight in dx0 when there are none (DeepFM).
+    auto d_deep = cross_.empty() ? ws.dx0.topRows(rows) : ws.dh.topRows(rows);
+    auto d_last = !mlp_.empty() ? ws.da.back().topRows(rows) : d_deep;
     out_->Backward(last, dlogit, sink, d_last);
     for (size_t l = mlp_.size(); l-- > 0;) {
       auto a = ws.z[l].topRows(rows);
@@ -395,7 +411,7 @@ double FieldNetModel::Backward(size_t m, const float* labels, float scale, Works
       da.array() = (a.array() > 0.0f).select(da.array(), 0.0f);
       auto in = l > 0 ? ws.z[l - 1].topRows(rows)
                       : (cross_.empty() ? ws.x0.topRows(rows) : ws.h.back().topRows(rows));
-      auto din = l > 0 ? ws.da[l - 1].topRows(rows) : ws.dh.topRows(rows);
+      auto din = l > 0 ? ws.da[l - 1].topRows(rows) : d_deep;
       if (ws.packed != nullptr) {
         // grads[W] += in^T da and din = da W^T as bf16 products with float sums.
         const int n_in = mlp_[l].in(), n_out = mlp_[l].out(), mi = static_cast<int>(m);
@@ -413,9 +429,7 @@ double FieldNetModel::Backward(size_t m, const float* labels, float scale, Works
         mlp_[l].Backward(in, da, sink, din);
       }
     }
-    if (cross_.empty()) {
-      dx0 = ws.dh.topRows(rows);
-    } else {
+    if (!cross_.empty()) {
       dx0.setZero();
       for (size_t l = cross_.size(); l-- > 0;) {
         auto in = l == 0 ? ws.x0.topRows(rows) : ws.h[l - 1].topRows(rows);
@@ -469,6 +483,7 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
     ws.push_back(std::make_unique<Workspace>(*this, per_worker));
     Workspace& s = *ws.back();
     s.groups = groups;
+    s.unshared = true;
     s.entry_base = static_cast<uint32_t>(w) << entry_shift;
     s.by_group.assign(static_cast<size_t>(groups), std::vector<RowEntry>(per_worker * f));
     s.in_group.assign(static_cast<size_t>(groups), 0);
@@ -565,8 +580,9 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
         // 2. Row updates, a group of rows at a time (groups claimed from a shared counter, so a
         // worker that runs slower takes fewer): each row once with its gradient summed over the
         // whole batch (as one thread would, and as PyTorch's SparseAdam: one lazy-Adam step per
-        // row and batch, whatever the thread count), by one thread, so the tables' step counts
-        // need no atomic add (ApplyGradientExclusive). Entries are summed in worker order, then
+        // row and batch, whatever the thread count), by one thread, while no other thread reads
+        // the tables, so neither the rows nor their step counts need atomics
+        // (ApplyGradientUnshared). Entries are summed in worker order, then
         // sample order: deterministic for a given thread count, whoever applies the group.
         for (int group = next_group.fetch_add(1, std::memory_order_relaxed); group < groups;
              group = next_group.fetch_add(1, std::memory_order_relaxed)) {
@@ -595,13 +611,19 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
               if (i + kAhead < sorted.size()) {
                 // Half the gradients were written by another worker, into its cache.
                 const uint32_t ahead = sorted[i + kAhead].at;
-                __builtin_prefetch(ws[ahead >> entry_shift]->dx0.data() +
-                                   static_cast<size_t>(ahead & entry_mask) * k);
+                const Workspace& owner = *ws[ahead >> entry_shift];
+                __builtin_prefetch(owner.dx0.data() + static_cast<size_t>(ahead & entry_mask) * k);
+                if (linear_fm_) __builtin_prefetch(owner.d_linear.data() + (ahead & entry_mask));
               }
               const Workspace& from = *ws[sorted[i].at >> entry_shift];
               const uint32_t e = sorted[i].at & entry_mask;
               const float* d = from.dx0.data() + static_cast<size_t>(e) * k;
-              for (size_t j = 0; j < k; ++j) sum[j] += d[j];
+              if (k == 16) {  // the usual width, in vector adds
+                using Row16 = Eigen::Array<float, 16, 1>;
+                Eigen::Map<Row16>(sum) += Eigen::Map<const Row16>(d);
+              } else {
+                for (size_t j = 0; j < k; ++j) sum[j] += d[j];
+              }
               if (linear_fm_) sum[k] += from.d_linear[e];
             }
             s.row_ids.push_back(r);
@@ -609,8 +631,8 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
           }
           sum = s.row_sums.data();
           for (const uint32_t r : s.row_ids) {
-            embed_->ApplyGradientExclusive(r, {sum, k});
-            if (linear_fm_) linear_->ApplyGradientExclusive(r, {sum + k, 1});
+            embed_->ApplyGradientUnshared(r, {sum, k});
+            if (linear_fm_) linear_->ApplyGradientUnshared(r, {sum + k, 1});
             sum += k + 1;
           }
         }
