@@ -117,7 +117,8 @@ FRESHET_AVX512BF16 void GemmTile(const uint16_t *a, int64_t lda, const uint16_t 
 // over all pairs p.
 template <int R, int NC>
 FRESHET_AVX512BF16 void TransATile(const uint16_t *a, int lda, int pairs, const uint16_t *b,
-                                   int ldb, int j0, int i0, int n, float *c, int64_t ldc) {
+                                   int ldb, int j0, int i0, int n, float *c, int64_t ldc,
+                                   bool accumulate) {
   __mmask16 mask[NC];
 #pragma GCC unroll 4
   for (int v = 0; v < NC; ++v) mask[v] = LaneMask(i0 + 16 * v, n);
@@ -145,8 +146,10 @@ FRESHET_AVX512BF16 void TransATile(const uint16_t *a, int lda, int pairs, const 
     float *row = c + static_cast<int64_t>(j0 + r) * ldc + i0;
 #pragma GCC unroll 4
     for (int v = 0; v < NC; ++v) {
-      const __m512 old = _mm512_maskz_loadu_ps(mask[v], row + 16 * v);
-      _mm512_mask_storeu_ps(row + 16 * v, mask[v], _mm512_add_ps(old, acc[r][v]));
+      const __m512 sum =
+          accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask[v], row + 16 * v), acc[r][v])
+                     : acc[r][v];
+      _mm512_mask_storeu_ps(row + 16 * v, mask[v], sum);
     }
   }
 }
@@ -154,7 +157,7 @@ FRESHET_AVX512BF16 void TransATile(const uint16_t *a, int lda, int pairs, const 
 using GemmTileFn = void (*)(const uint16_t *, int64_t, const uint16_t *, int, int, int, int, int,
                             const Epilogue &, bool, bool, float *, int64_t);
 using TransATileFn = void (*)(const uint16_t *, int, int, const uint16_t *, int, int, int, int,
-                              float *, int64_t);
+                              float *, int64_t, bool);
 
 // The tile of every (rows, vectors) shape, so that ragged edges run the same
 // code.
@@ -339,7 +342,8 @@ FRESHET_AVX512BF16 void Gemm(const uint16_t *a, int64_t lda, int m, int k, const
 }
 
 FRESHET_AVX512BF16 void GemmTransA(const uint16_t *a_pairs, int lda, int m, int k,
-                                   const uint16_t *b_pairs, int ldb, int n, float *c, int64_t ldc) {
+                                   const uint16_t *b_pairs, int ldb, int n, float *c, int64_t ldc,
+                                   bool accumulate) {
   assert(lda >= k && ldb % 16 == 0 && ldb >= n);
   const int pairs = (m + 1) / 2;
   const int vecs = (n + 15) / 16;
@@ -348,7 +352,8 @@ FRESHET_AVX512BF16 void GemmTransA(const uint16_t *a_pairs, int lda, int m, int 
     const int v0 = vt.begin(vi), nv = vt.size(vi);
     for (int ji = 0; ji < jt.count; ++ji) {
       const int j0 = jt.begin(ji), nr = jt.size(ji);
-      TransATileOf(nr, nv)(a_pairs, lda, pairs, b_pairs, ldb, j0, 16 * v0, n, c, ldc);
+      TransATileOf(nr, nv)(a_pairs, lda, pairs, b_pairs, ldb, j0, 16 * v0, n, c, ldc,
+                           accumulate);
     }
   }
 }

@@ -72,9 +72,10 @@ void Gemm(const uint16_t *a, int64_t lda, int m, int k, const uint16_t *b_pairs,
 
 // c[j * ldc + i] += sum_r a[r][j] b[r][i] for j < k, i < n (c += a^T b), both a
 // [m][k] and b [m][n] in pairs layout over their m rows (strides lda, ldb; an
-// odd m's last pair has a zero row). REQUIRES: lda >= k, ldb % 16 == 0, ldb >=
-// n.
+// odd m's last pair has a zero row); with `accumulate` false, c = a^T b (c is
+// not read). Columns j0.. of a: pass a_pairs + 2 * j0. REQUIRES: lda >= k,
+// ldb % 16 == 0, ldb >= n.
 void GemmTransA(const uint16_t *a_pairs, int lda, int m, int k, const uint16_t *b_pairs, int ldb,
-                int n, float *c, int64_t ldc);
+                int n, float *c, int64_t ldc, bool accumulate = true);
 
 }  // namespace freshet::nn::bf16

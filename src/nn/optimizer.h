@@ -53,6 +53,11 @@ class Adam {
   // an element may differ where the pieces' edges differ). For a caller that partitions the
   // elements its own way: each element once per step.
   void StepRangeSummed(Param<T>& p, size_t begin, size_t end, std::span<T* const> grads);
+  // The step (after BeginStep) of elements [begin, end) of `p` with their gradient at
+  // grad[0 .. end - begin), for a caller that computed that part of the gradient itself.
+  void StepRange(Param<T>& p, size_t begin, size_t end, const T* grad) {
+    Update(p, begin, end, grad);
+  }
 
   void set_learning_rate(float lr) { options_.learning_rate = lr; }
   const AdamOptions& options() const { return options_; }

@@ -206,6 +206,11 @@ struct FieldNetModel::Workspace {
   // TrainEpoch: the tables are read only in its forward phase, between barriers, so the gather
   // reads them without atomics (EmbeddingTable::ReadRowUnshared).
   bool unshared = false;
+  // TrainEpoch with the bf16 MLP: Backward packs each layer's input and output gradient but leaves
+  // the weight gradient to the dense phase, where each worker computes its own rows of it from
+  // every worker's packed pairs and steps them at once (no per-worker gradient to sum and zero).
+  bool defer_weight_grads = false;
+  std::vector<float> dw;  // those rows of one layer's weight gradient
   std::vector<std::vector<uint16_t>> in_rows, in_pairs, d_rows, d_pairs;
 };
 
@@ -419,8 +424,10 @@ double FieldNetModel::Backward(size_t m, const float* labels, float scale, Works
         sink[mlp_[l].bias()].row(0) += da.colwise().sum();
         nn::bf16::PackPairs(in.data(), in.outerStride(), mi, n_in, ld_in, ws.in_pairs[l].data());
         nn::bf16::PackPairs(da.data(), da.outerStride(), mi, n_out, ld_out, ws.d_pairs[l].data());
-        nn::bf16::GemmTransA(ws.in_pairs[l].data(), ld_in, mi, n_in, ws.d_pairs[l].data(), ld_out,
-                             n_out, sink[mlp_[l].weight()].data(), n_out);
+        if (!ws.defer_weight_grads) {
+          nn::bf16::GemmTransA(ws.in_pairs[l].data(), ld_in, mi, n_in, ws.d_pairs[l].data(),
+                               ld_out, n_out, sink[mlp_[l].weight()].data(), n_out);
+        }
         nn::bf16::PackRowsPadded(da.data(), da.outerStride(), mi, n_out, n_out,
                                  ws.d_rows[l].data());
         nn::bf16::Gemm(ws.d_rows[l].data(), n_out, mi, n_out, ws.packed->wt[l].data(), ld_in, n_in,
@@ -498,12 +505,16 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
   std::optional<PackedMlp> packed;
   if (MlpInBf16(options_, mlp_)) {
     packed.emplace(mlp_, /*training=*/true);
-    for (auto& s : ws) s->packed = &*packed;
+    for (auto& s : ws) {
+      s->packed = &*packed;
+      s->defer_weight_grads = true;
+    }
   }
   // The dense step, shared out by rows: each parameter's rows split into near-equal pieces of
   // whole row pairs (a one-row parameter, a bias, goes whole to one worker), so that a worker
   // that updated rows of an MLP weight packs them to bf16 at once, both layouts, with no barrier
-  // before the packing and the packing split as evenly as the update.
+  // before the packing and the packing split as evenly as the update. With the bf16 MLP the
+  // worker also computes those rows of the weight's gradient there (Workspace::dw).
   struct DenseRange {
     nn::Param<float>* param;
     int row_begin, row_end;
@@ -526,6 +537,10 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
       const int r0 = static_cast<int>(2 * q0);
       const int r1 = std::min(rows_of, static_cast<int>(2 * q1));
       if (r0 < r1) dense[static_cast<size_t>(w)].push_back({&p, r0, r1, layer});
+      if (layer >= 0) {
+        std::vector<float>& dw = ws[static_cast<size_t>(w)]->dw;
+        dw.resize(std::max(dw.size(), static_cast<size_t>(r1 - r0) * p.value.cols()));
+      }
     }
   }
   // One wake-up of the workers per epoch: each runs every step's phases, with barriers between
@@ -640,11 +655,29 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
         // the gradients zeroed for the next step and, for the MLP's weights, the rows packed to
         // bf16 for the next step's products.
         for (const DenseRange& d : dense[w]) {
-          for (int u = 0; u < workers; ++u) sums[u] = grads.sink(u)[*d.param].data();
           const auto cols = static_cast<size_t>(d.param->value.cols());
+          if (d.layer >= 0) {
+            // An MLP weight (deferred by Backward): its rows [row_begin, row_end) of in^T da,
+            // summed over the workers' samples in worker order, as their sinks were.
+            const auto l = static_cast<size_t>(d.layer);
+            const int n_out = mlp_[l].out();
+            const int ld_in = nn::bf16::Pad16(mlp_[l].in()), ld_out = nn::bf16::Pad16(n_out);
+            bool first = true;
+            for (int u = 0; u < workers; ++u) {
+              const auto [u0, u1] = nn::SplitRange(b, workers, u);
+              if (u0 == u1) continue;
+              nn::bf16::GemmTransA(ws[u]->in_pairs[l].data() + 2 * d.row_begin, ld_in,
+                                   static_cast<int>(u1 - u0), d.row_end - d.row_begin,
+                                   ws[u]->d_pairs[l].data(), ld_out, n_out, s.dw.data(), n_out,
+                                   /*accumulate=*/!first);
+              first = false;
+            }
+            adam_->StepRange(*d.param, d.row_begin * cols, d.row_end * cols, s.dw.data());
+            packed->PackRows(mlp_, l, d.row_begin, d.row_end);
+            continue;
+          }
+          for (int u = 0; u < workers; ++u) sums[u] = grads.sink(u)[*d.param].data();
           adam_->StepRangeSummed(*d.param, d.row_begin * cols, d.row_end * cols, sums);
-          if (d.layer >= 0) packed->PackRows(mlp_, static_cast<size_t>(d.layer), d.row_begin,
-                                             d.row_end);
         }
         // The losses were written before the last barrier, and are next written after the next.
         if (w == 0) {
