@@ -377,18 +377,6 @@ float EmbeddingTable::Correction(const std::vector<float>& table, float beta, ui
   return !table.empty() && table.back() == 1.0f ? 1.0f : CorrectionOf(beta, t);
 }
 
-void EmbeddingTable::Prefetch(uint32_t row, bool for_update) const {
-  assert(row < rows_);
-  // For an update the whole block (values and state); to read, the values.
-  const size_t bytes = (for_update ? stride_ : static_cast<size_t>(options_.dim)) * sizeof(float);
-  const char* p = reinterpret_cast<const char*>(Block(row));
-  for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
-  if (bytes % 64 != 0 || reinterpret_cast<uintptr_t>(p) % 64 != 0) {
-    __builtin_prefetch(p + bytes - 1);  // a row not on line boundaries may end in one more line
-  }
-  if (for_update && !steps_in_block_) __builtin_prefetch(steps_.data() + row);
-}
-
 void EmbeddingTable::ApplyGradients(const SparseGrad& grads) { ApplyAll(grads, false); }
 
 void EmbeddingTable::ApplyGradientsExclusive(const SparseGrad& grads) { ApplyAll(grads, true); }

@@ -27,6 +27,7 @@
 // miss the TLB. SGD tables keep bare rows, [rows, dim] contiguous.
 
 #include <atomic>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -163,7 +164,18 @@ class EmbeddingTable {
   void ApplyGradientUnshared(uint32_t row, std::span<const float> grad);
   // A hint that `row` (values, and with `for_update` its optimizer state) is about to be used:
   // starts fetching it into the cache. Changes nothing; any thread. REQUIRES: row < rows().
-  void Prefetch(uint32_t row, bool for_update = false) const;
+  // Inline: training calls it for every (sample, field) entry.
+  void Prefetch(uint32_t row, bool for_update = false) const {
+    assert(row < rows_);
+    // For an update the whole block (values and state); to read, the values.
+    const size_t bytes = (for_update ? stride_ : static_cast<size_t>(options_.dim)) * sizeof(float);
+    const char* p = reinterpret_cast<const char*>(Block(row));
+    for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
+    if (bytes % 64 != 0 || reinterpret_cast<uintptr_t>(p) % 64 != 0) {
+      __builtin_prefetch(p + bytes - 1);  // a row not on line boundaries may end in one more line
+    }
+    if (for_update && !steps_in_block_) __builtin_prefetch(steps_.data() + row);
+  }
   // Times the row has been updated (lazy Adam's t_row; counted for every optimizer).
   uint32_t update_count(uint32_t row) const;
 
