@@ -82,12 +82,13 @@ TEST(AdamTest, GrownRowsStartWithFreshMomentsAndOldRowsKeepTheirs) {
   EXPECT_TRUE(w.value.bottomRows(2).isZero());  // zero gradient, zero moments: no move
 }
 
-TEST(AdamTest, PooledStepEqualsSerialStep) {
-  Rng rng(51);
-  ParamSet<float> a, b;
+// Twin parameter sets, for tests that step one one way and the other another: the same three
+// params (a matrix, a one-row bias, a larger matrix) with the same random values and gradients.
+void AddTwinParams(ParamSet<float>& a, ParamSet<float>& b, Rng& rng) {
+  const char* names[] = {"w", "bias", "big"};
+  int next = 0;
   for (auto [rows, cols] : {std::pair{7, 5}, {1, 3}, {40, 9}}) {
-    // (Names built with std::string's append: GCC 12's -Wrestrict misfires on "p" + string.)
-    const std::string name = std::string("p").append(std::to_string(a.size()));
+    const char* name = names[next++];
     Param<float>& pa = a.Add(name, rows, cols);
     Param<float>& pb = b.Add(name, rows, cols);
     pa.value = testing::RandomMatrix(rows, cols, rng).cast<float>();
@@ -95,6 +96,12 @@ TEST(AdamTest, PooledStepEqualsSerialStep) {
     pa.grad = testing::RandomMatrix(rows, cols, rng).cast<float>();
     pb.grad = pa.grad;
   }
+}
+
+TEST(AdamTest, PooledStepEqualsSerialStep) {
+  Rng rng(51);
+  ParamSet<float> a, b;
+  AddTwinParams(a, b, rng);
   AdamOptions o;
   o.weight_decay = 0.01f;
   Adam<float> serial(a, o), pooled(b, o);
@@ -110,17 +117,7 @@ TEST(AdamTest, PooledStepEqualsSerialStep) {
 TEST(AdamTest, StepPartsEqualOneStep) {
   Rng rng(52);
   ParamSet<float> a, b;
-  const char* names[] = {"w", "bias", "big"};
-  int next = 0;
-  for (auto [rows, cols] : {std::pair{7, 5}, {1, 3}, {40, 9}}) {
-    const char* name = names[next++];
-    Param<float>& pa = a.Add(name, rows, cols);
-    Param<float>& pb = b.Add(name, rows, cols);
-    pa.value = testing::RandomMatrix(rows, cols, rng).cast<float>();
-    pb.value = pa.value;
-    pa.grad = testing::RandomMatrix(rows, cols, rng).cast<float>();
-    pb.grad = pa.grad;
-  }
+  AddTwinParams(a, b, rng);
   AdamOptions o;
   o.weight_decay = 0.01f;
   Adam<float> whole(a, o), parts(b, o);
@@ -164,6 +161,29 @@ TEST(AdamTest, StepRangeSummedEqualsReduceThenStep) {
     EXPECT_LT((pa.value - pb.value).cwiseAbs().maxCoeff(), 1e-6f) << "step " << s;
     EXPECT_TRUE(pb.grad.isZero(0.0f));
     EXPECT_TRUE(parts[2].isZero(0.0f));
+  }
+}
+
+// StepRange over pieces, each with its own part of a gradient the caller computed, is one Step.
+TEST(AdamTest, StepRangeWithTheCallersGradientEqualsStep) {
+  Rng rng(54);
+  ParamSet<float> a, b;
+  AddTwinParams(a, b, rng);
+  AdamOptions o;
+  o.weight_decay = 0.01f;
+  Adam<float> whole(a, o), ranges(b, o);
+  for (int s = 0; s < 3; ++s) {
+    whole.Step();
+    ranges.BeginStep();
+    for (int i = 0; i < b.size(); ++i) {
+      const size_t n = static_cast<size_t>(b[i].value.size());
+      const std::vector<float> g(b[i].grad.data(), b[i].grad.data() + n);  // the caller's copy
+      ranges.StepRange(b[i], n / 2, n, g.data() + n / 2);
+      ranges.StepRange(b[i], 0, n / 2, g.data());
+    }
+  }
+  for (int i = 0; i < a.size(); ++i) {
+    EXPECT_LT((a[i].value - b[i].value).cwiseAbs().maxCoeff(), 1e-6f) << a[i].name;
   }
 }
 
