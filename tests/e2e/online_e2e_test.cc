@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <string>
@@ -122,7 +123,14 @@ TEST_F(OnlineE2eTest, KillNineUnderLoadLosesNoAcknowledgedEvent) {
     const std::string id = "settled" + std::to_string(u);
     settled_state[id] = Http(port, "GET", "/v1/users/" + id).body;
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // a snapshot or two
+  // Killed once a snapshot is complete (LATEST names it; one a second), however slow the
+  // machine: a fixed wait of 1.5 s missed it on a loaded one.
+  const std::filesystem::path latest = std::filesystem::path(data_) / "snapshots" / "LATEST";
+  for (int i = 0; i < 600 && !std::filesystem::exists(latest); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(std::filesystem::exists(latest)) << "no snapshot after 60 s";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // writers still posting
   server->Signal(SIGKILL);
   EXPECT_EQ(server->Wait(), -SIGKILL);
   dead = true;
