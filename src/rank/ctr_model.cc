@@ -156,6 +156,12 @@ Status NotLearnable(std::string_view kind, EmbedPrecision p) {
       "it again");
 }
 
+Status NotInPlace(std::string_view kind) {
+  return Status::FailedPrecondition("this " + std::string(kind) +
+                                    " model is a serving copy without optimizer state; learn on "
+                                    "a Clone() of it");
+}
+
 constexpr std::string_view kPrecisionEntry = "ctr.embed_precision";
 
 }  // namespace
@@ -214,6 +220,7 @@ Result<FitReport> CtrModel::Fit(const CtrDataset& train, const CtrDataset* valid
   format_ = train.format;
   fields_ = train.num_fields;
   map_ = std::make_unique<FeatureMap>(fields_, FeatureMapOptions{options_.min_count, 0});
+  serving_copy_ = false;  // fresh tables, ready to learn
   for (uint64_t id : train.features) map_->Count(id);
   map_->AdmitCounted();
   FRESHET_RETURN_IF_ERROR(Init(fields_, map_->rows()));
@@ -310,7 +317,7 @@ Result<std::unique_ptr<CtrModel>> CtrModel::Load(const std::string& path) {
   return LoadFrom(r);
 }
 
-Result<std::unique_ptr<CtrModel>> CtrModel::LoadFrom(const model::ModelReader& r) {
+Result<std::unique_ptr<CtrModel>> CtrModel::LoadFrom(const model::ModelReader& r, CopyFor use) {
   const std::string& path = r.origin();
   const bool shop = r.Has("shop.target");
   auto corrupt = [&](const std::string& what) {
@@ -359,6 +366,7 @@ Result<std::unique_ptr<CtrModel>> CtrModel::LoadFrom(const model::ModelReader& r
     }
     m->precision_ = *precision;
   }
+  m->serving_copy_ = use == CopyFor::kServing;
   FRESHET_RETURN_IF_ERROR(m->Init(m->fields_, shape[1]));
   m->table_rows_ = shape[1];
   Status s = m->LoadParams(r);
@@ -386,6 +394,7 @@ void CtrModel::PredictEncoded(const uint32_t* rows, size_t n,
 Result<double> CtrModel::LearnEncoded(const uint32_t* rows, std::span<const float> labels) {
   assert(trained_);
   if (!can_learn()) return NotLearnable(kind(), precision_);
+  if (serving_copy_) return NotInPlace(kind());
   if (labels.empty()) return 0.0;
   std::vector<uint32_t> order(labels.size());
   std::iota(order.begin(), order.end(), 0u);
@@ -393,7 +402,7 @@ Result<double> CtrModel::LearnEncoded(const uint32_t* rows, std::span<const floa
   return mean * static_cast<double>(labels.size());
 }
 
-Result<std::unique_ptr<CtrModel>> CtrModel::Clone() const {
+Result<std::unique_ptr<CtrModel>> CtrModel::Clone(CopyFor use) const {
   if (!trained_) return Status::FailedPrecondition("the model is not trained");
   model::ModelWriter w;
   WriteEntries(w);
@@ -401,7 +410,7 @@ Result<std::unique_ptr<CtrModel>> CtrModel::Clone() const {
   w.PutBytes("shop.target", "clone");
   FRESHET_ASSIGN_OR_RETURN(model::ModelReader r,
                            model::ModelReader::Decode(w.Encode(), "(in-memory clone)"));
-  return LoadFrom(r);
+  return LoadFrom(r, use);
 }
 
 Status CtrModel::QuantizeEmbeddings(EmbedPrecision precision) {
@@ -433,6 +442,7 @@ Result<size_t> CtrModel::ObserveOnline(std::span<const uint64_t> ids, uint64_t s
                                       std::string(PrecisionName(precision_)) +
                                       " for serving; it cannot learn");
   }
+  if (serving_copy_) return NotInPlace(kind());
   size_t admitted = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
     bool fresh = false;
@@ -449,6 +459,7 @@ Result<size_t> CtrModel::ObserveOnline(std::span<const uint64_t> ids, uint64_t s
 }
 
 size_t CtrModel::ExpireOnline(uint64_t now, uint64_t max_age) {
+  if (serving_copy_) return 0;  // its rows cannot restart their optimizer state
   map_->set_max_age(max_age);
   const size_t expired = map_->Expire(now);
   map_->set_max_age(0);

@@ -140,8 +140,16 @@ class CtrModel {
   // with a "shop.target" entry is a shop model: Load(path) refuses it, LoadFrom reads it.
   Status SaveWith(const std::string& path,
                   const std::function<void(model::ModelWriter&)>& extra) const;
-  // Reads a CTR or shop model from an open model file. Errors as Load.
-  static Result<std::unique_ptr<CtrModel>> LoadFrom(const model::ModelReader& r);
+  // What a copy is for. kLearning: the tables ready to learn (the optimizer moments of the neural
+  // kinds restart). kServing: the embedding and linear rows of FM / DeepFM / DCN-v2 bare, without
+  // lazy Adam's two moments per value (two thirds of a float table's memory), for a copy that
+  // only predicts, explains, saves and clones (its kLearning clone learns; LearnEncoded,
+  // ObserveOnline and ExpireOnline refuse or skip it). FTRL's copy is the same either way.
+  enum class CopyFor { kLearning, kServing };
+  // Reads a CTR or shop model from an open model file, ready to learn or (kServing) as a serving
+  // copy. Errors as Load.
+  static Result<std::unique_ptr<CtrModel>> LoadFrom(const model::ModelReader& r,
+                                                    CopyFor use = CopyFor::kLearning);
   // The feature-map row of one id (its own, or its field's rare row). REQUIRES: trained().
   uint32_t RowOf(uint64_t id) const { return map_->Lookup(id); }
   // Probabilities of n samples given as rows ([n, fields]). Const; thread-safe with itself.
@@ -165,9 +173,12 @@ class CtrModel {
   // Feature rows, rare rows included (the size of the tables). REQUIRES: trained().
   uint32_t feature_rows() const { return map_->rows(); }
 
-  // An independent copy with the same weights (optimizer moments of the neural kinds restart); a
-  // quantized model's copy keeps the quantized rows.
-  Result<std::unique_ptr<CtrModel>> Clone() const;
+  // An independent copy with the same weights; a quantized model's copy keeps the quantized rows.
+  Result<std::unique_ptr<CtrModel>> Clone(CopyFor use = CopyFor::kLearning) const;
+  // A kServing copy (Clone).
+  bool serving_copy() const { return serving_copy_; }
+  // Whether LearnEncoded and ObserveOnline update this object: can_learn() and not a serving copy.
+  bool learns_in_place() const { return can_learn() && !serving_copy_; }
   // Per-field contributions to the logit of one sample (`fields()` rows): FTRL its weights; FM /
   // DeepFM linear weight + half the pairwise terms with the other fields. *bias gets the bias.
   // InvalidArgument for kinds without a linear part (DCN-v2). Const; thread-safe.
@@ -233,6 +244,8 @@ class CtrModel {
   bool trained_ = false;
   // Set before Init (by LoadFrom) so that a quantized model never builds its float table.
   EmbedPrecision precision_ = EmbedPrecision::kFloat;
+  // Likewise, so that a serving copy builds bare rows (Clone(CopyFor::kServing)).
+  bool serving_copy_ = false;
   std::unique_ptr<FeatureMap> map_;
   uint32_t table_rows_ = 0;  // rows the parameters were built or grown for
 };

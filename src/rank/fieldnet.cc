@@ -235,7 +235,8 @@ Status FieldNetModel::Init(int fields, uint32_t rows) {
   rows_ = rows;
   nn::EmbeddingTableOptions eo;
   eo.dim = o.embed_dim;
-  eo.optimizer = nn::SparseOptimizer::kAdam;
+  // A serving copy keeps bare rows (no moments): it never steps them.
+  eo.optimizer = serving_copy() ? nn::SparseOptimizer::kSgd : nn::SparseOptimizer::kAdam;
   eo.learning_rate = o.learning_rate;
   eo.weight_decay = o.embed_l2;
   eo.init_stddev = 0.01f;
@@ -837,8 +838,11 @@ void FieldNetModel::ReadEmbedRow(uint32_t row, std::span<float> out) const {
 CtrModel::TableBytes FieldNetModel::EmbeddingBytes() const {
   if (qembed_ != nullptr) return {qembed_->bytes(), 0};
   const size_t n = static_cast<size_t>(embed_->rows()) * static_cast<size_t>(embed_->dim());
-  // Lazy Adam keeps two moments per value and one step count per row (nn/embedding_table.h).
-  return {n * sizeof(float), 2 * n * sizeof(float) + embed_->rows() * sizeof(uint32_t)};
+  // Lazy Adam keeps two moments per value and one step count per row (nn/embedding_table.h); the
+  // bare rows of a serving copy only the step counts.
+  const size_t steps = embed_->rows() * sizeof(uint32_t);
+  const bool adam = embed_->options().optimizer == nn::SparseOptimizer::kAdam;
+  return {n * sizeof(float), adam ? 2 * n * sizeof(float) + steps : steps};
 }
 
 void FieldNetModel::SaveEmbedding(model::ModelWriter& w) const {

@@ -71,13 +71,14 @@ float* Slot(ShopScores& s, ShopTarget t) {
 ShopRanker::ShopRanker() = default;
 ShopRanker::~ShopRanker() = default;
 
-Result<std::unique_ptr<ShopRanker>> ShopRanker::Load(const std::vector<std::string>& paths) {
+Result<std::unique_ptr<ShopRanker>> ShopRanker::Load(const std::vector<std::string>& paths,
+                                                     CtrModel::CopyFor use) {
   if (paths.empty() || paths.size() > kNumShopTargets) {
     return Status::InvalidArgument("a shop ranker takes 1 to 3 model files (click, cart, buy)");
   }
   std::unique_ptr<ShopRanker> r(new ShopRanker());
   for (const std::string& path : paths) {
-    FRESHET_ASSIGN_OR_RETURN(LoadedShopModel m, LoadShopModel(path));
+    FRESHET_ASSIGN_OR_RETURN(LoadedShopModel m, LoadShopModel(path, use));
     const int t = static_cast<int>(m.meta.target);
     if (r->parts_[t] != nullptr) {
       return Status::InvalidArgument("model files '" + r->parts_[t]->path + "' and '" + path +
@@ -236,14 +237,14 @@ void ShopRanker::Features(const feature::FeatureState& state, const ShopCatalog&
                 *out);
 }
 
-std::unique_ptr<ShopRanker> ShopRanker::Clone() const {
+std::unique_ptr<ShopRanker> ShopRanker::Clone(CtrModel::CopyFor use) const {
   std::unique_ptr<ShopRanker> r(new ShopRanker());
   r->label_ = label_;
   for (int t = 0; t < kNumShopTargets; ++t) {
     const Part* p = parts_[t].get();
     if (p == nullptr) continue;
     auto copy = std::make_unique<Part>();
-    auto model = p->model->Clone();
+    auto model = p->model->Clone(use);
     // Clone re-reads what WriteEntries wrote in memory; it fails only on a broken invariant.
     assert(model.ok());
     copy->model = std::move(*model);
@@ -301,12 +302,13 @@ LearnReport ShopRanker::Learn(std::span<const JoinedExample> examples, int64_t e
         continue;
       }
       // Admission counts sightings in event time (seconds of the deciding event), the clock of
-      // expiry. A quantized model only looks its rows up (it skips the step below).
+      // expiry. A quantized model or a serving copy only looks its rows up (it skips the step
+      // below).
       const size_t at = rows.size();
       rows.resize(at + x.features.size());
       const std::span<uint32_t> out(rows.data() + at, x.features.size());
       const uint64_t step = static_cast<uint64_t>(std::max<int64_t>(1, x.decided_ms / 1000));
-      Result<size_t> admitted = p->model->can_learn()
+      Result<size_t> admitted = p->model->learns_in_place()
                                     ? p->model->ObserveOnline(x.features, step, out)
                                     : Result<size_t>(size_t{0});
       if (!admitted.ok()) {  // a table that cannot grow: learn through the rows it has
@@ -317,13 +319,13 @@ LearnReport ShopRanker::Learn(std::span<const JoinedExample> examples, int64_t e
       newest_ms = std::max(newest_ms, x.decided_ms);
       labels.push_back(x.label);
     }
-    if (p != nullptr && expire_after_ms > 0 && newest_ms > 0 && p->model->can_learn()) {
+    if (p != nullptr && expire_after_ms > 0 && newest_ms > 0 && p->model->learns_in_place()) {
       report.expired += p->model->ExpireOnline(static_cast<uint64_t>(newest_ms / 1000),
                                                static_cast<uint64_t>(expire_after_ms / 1000));
     }
     if (labels.empty()) continue;
     const Result<double> step = p->model->LearnEncoded(rows.data(), labels);
-    if (!step.ok()) {  // a quantized model: it serves only
+    if (!step.ok()) {  // a quantized model or a serving copy: it serves only
       report.skipped += labels.size();
       continue;
     }

@@ -13,8 +13,10 @@
 //  - Learn mutates the weights and is NOT safe with any other call on the same object. The
 //    online learner therefore follows the retrieval learner's pattern (src/serve/
 //    service_online.cc): keep the published ranker in a std::shared_ptr<const ShopRanker>, Clone
-//    it, Learn on the clone, publish the clone with an atomic shared_ptr swap; readers that
-//    loaded the old pointer finish on it. Clone copies all weights (a few MB per model).
+//    it once into a private learner, Learn on the learner, publish a Clone(kServing) of it with
+//    an atomic shared_ptr swap; readers that loaded the old pointer finish on it. Clone copies
+//    all weights (a few MB per model); a serving copy keeps bare embedding rows (no optimizer
+//    moments), and Learn on it skips its models.
 //  - The ShopCatalog and FeatureState passed to a call are borrowed for that call only. Build a
 //    new ShopCatalog and swap it (shared_ptr) to add items; an item id beyond the catalog is
 //    scored with unknown category / brand / price.
@@ -38,6 +40,7 @@
 #include "core/ids.h"
 #include "core/status.h"
 #include "feature/feature_state.h"
+#include "rank/ctr_model.h"
 #include "rank/feature_spec.h"
 #include "rank/shop_catalog.h"
 #include "rank/label_joiner.h"
@@ -47,8 +50,6 @@ class EventStore;
 }  // namespace freshet::store
 
 namespace freshet::rank {
-
-class CtrModel;
 
 struct ShopScores {
   // NaN when the ranker has no model of that target (has(target) is false).
@@ -96,7 +97,10 @@ class ShopRanker {
   // Loads 1 to 3 model files written by `freshet train --task click|cart|buy`, at most one per
   // target. NotFound / Corruption naming the file; InvalidArgument when two files have the same
   // target, or a file is not a shop ranking model (e.g. a --task ctr or retrieval model).
-  static Result<std::unique_ptr<ShopRanker>> Load(const std::vector<std::string>& paths);
+  // `use`: kServing for a ranker that is only read (see Clone).
+  static Result<std::unique_ptr<ShopRanker>> Load(
+      const std::vector<std::string>& paths,
+      CtrModel::CopyFor use = CtrModel::CopyFor::kLearning);
   ~ShopRanker();
   ShopRanker(const ShopRanker&) = delete;
   ShopRanker& operator=(const ShopRanker&) = delete;
@@ -144,7 +148,9 @@ class ShopRanker {
                 const JoinEvent& anchor, ShopTarget target, std::vector<uint64_t>* out) const;
 
   // An independent copy (weights, maps, specs). Thread-safe with the const calls.
-  std::unique_ptr<ShopRanker> Clone() const;
+  // A copy of every model (CtrModel::Clone): kLearning for the learner's private copy, kServing
+  // for a copy that is only published and read (bare embedding rows, a third of the memory).
+  std::unique_ptr<ShopRanker> Clone(CtrModel::CopyFor use = CtrModel::CopyFor::kLearning) const;
 
   // The file the model of `target` was loaded from (kept by Clone); empty without that model.
   const std::string& path(ShopTarget target) const;

@@ -211,7 +211,7 @@ Status CheckShopModelMatchesStore(const ShopModelMeta& meta, const store::EventS
   return Status::OK();
 }
 
-Result<LoadedShopModel> LoadShopModel(const std::string& path) {
+Result<LoadedShopModel> LoadShopModel(const std::string& path, CtrModel::CopyFor use) {
   FRESHET_ASSIGN_OR_RETURN(model::ModelReader r, model::ModelReader::Open(path));
   if (!r.Has("shop.target")) {
     return Status::InvalidArgument("model file '" + path +
@@ -254,7 +254,7 @@ Result<LoadedShopModel> LoadShopModel(const std::string& path) {
     }
   }
   FRESHET_ASSIGN_OR_RETURN(m.spec, FeatureSpec::Load(r));
-  FRESHET_ASSIGN_OR_RETURN(m.model, CtrModel::LoadFrom(r));
+  FRESHET_ASSIGN_OR_RETURN(m.model, CtrModel::LoadFrom(r, use));
   if (m.model->num_fields() != m.spec.num_slots()) {
     return corrupt("the model has " + std::to_string(m.model->num_fields()) +
                    " fields, its spec " + std::to_string(m.spec.num_slots()));

@@ -135,8 +135,9 @@ struct LoadedShopModel {
   ShopModelMeta meta;
 };
 // NotFound; InvalidArgument for a file that is not a shop model (a --task ctr or retrieval
-// model); Corruption naming the path and entry otherwise.
-Result<LoadedShopModel> LoadShopModel(const std::string& path);
+// model); Corruption naming the path and entry otherwise. `use`: as CtrModel::LoadFrom.
+Result<LoadedShopModel> LoadShopModel(const std::string& path,
+                                      CtrModel::CopyFor use = CtrModel::CopyFor::kLearning);
 
 // Logistic regression on a few standardised dense inputs (Newton's method with a small L2), the
 // baselines of the shop ranking results.

@@ -5,7 +5,8 @@
 // before each event is applied to the feature state, so an anchor's features are those the
 // request path saw). Decided examples wait in rank_queue_; the learner thread (LearnStep in
 // service_online.cc) learns them on a private Clone of the published ranker and every
-// publish_ms publishes a Clone of that as a new RankSet, swapped in under mu_. Readers only ever
+// publish_ms publishes a serving Clone of that (bare embedding rows) as a new RankSet, swapped
+// in under mu_. Readers only ever
 // score with a published, never-changing ranker: no shared mutable weight, no data race.
 
 #include <fmt/format.h>
@@ -57,6 +58,10 @@ double LagQuantile(std::vector<double> v, double q) {
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
   return v[k];
 }
+
+// A served ranker is only read: loaded as a serving copy, without the embedding tables' optimizer
+// moments (the learner clones it back into learning form).
+constexpr rank::CtrModel::CopyFor kServed = rank::CtrModel::CopyFor::kServing;
 
 }  // namespace
 
@@ -110,14 +115,14 @@ std::unique_ptr<rank::LabelJoiner> Service::MakeJoiner(
 }
 
 Status Service::LoadRanker(const std::vector<std::string>& files) {
-  auto loaded = rank::ShopRanker::Load(files);
+  auto loaded = rank::ShopRanker::Load(files, kServed);
   if (!loaded.ok()) return loaded.status().WithContext("--rank");
   FRESHET_RETURN_IF_ERROR((*loaded)->CheckStore(store_).WithContext("--rank"));
   std::vector<std::string> loaded_from = files;
   std::string_view suffix;
   // After a restart, the weights learned online up to the newest rank snapshot.
   if (auto snapshot = options_.online.enabled ? FindRankSnapshot(files) : std::nullopt) {
-    auto restored = rank::ShopRanker::Load(snapshot->first);
+    auto restored = rank::ShopRanker::Load(snapshot->first, kServed);
     Status usable = restored.ok() ? (*restored)->CheckStore(store_) : restored.status();
     if (usable.ok()) {
       rank_restored_seq_ = snapshot->second;
@@ -148,7 +153,7 @@ Service::ActivateRanker(const std::vector<std::string>& files, bool rollback) {
     if (!rank_previous_) return Status::FailedPrecondition("there is no previous ranker");
     next = rank_previous_;
   } else {
-    auto loaded = rank::ShopRanker::Load(files);
+    auto loaded = rank::ShopRanker::Load(files, kServed);
     if (!loaded.ok()) return loaded.status();
     FRESHET_RETURN_IF_ERROR((*loaded)->CheckStore(store_));
     next = MakeRankSet(files, std::move(*loaded), files, rank_next_version_++, "");
@@ -460,7 +465,7 @@ void Service::RankLearnStep(bool publish) {
   const bool due = Clock::now() - rank_last_publish_ >=
                    std::chrono::milliseconds(options_.online.publish_ms);
   if (rank_steps_since_publish_ == 0 || !(publish || due)) return;
-  std::unique_ptr<rank::ShopRanker> copy = rank_learner_->Clone();
+  std::unique_ptr<rank::ShopRanker> copy = rank_learner_->Clone(kServed);
   if (!copy) {
     rank_online_.errors.fetch_add(1, std::memory_order_relaxed);
     return;

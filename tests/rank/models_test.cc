@@ -239,6 +239,54 @@ TEST_P(CtrModelFileTest, ALoadedOrCopiedModelPredictsWhatItLearnsNext) {
   }
 }
 
+// A serving copy predicts exactly as its source, without the tables' optimizer moments; it
+// refuses to learn in place, and its learning clone learns as a learning clone of the source.
+TEST_P(CtrModelFileTest, AServingCopyPredictsAlikeWithoutOptimizerState) {
+  const CtrDataset train = SyntheticSet(2000, 23);
+  const CtrDataset test = SyntheticSet(400, 24);
+  auto model = FitSmall(GetParam(), train, 1);
+  ASSERT_NE(model, nullptr);
+  auto serving = model->Clone(CtrModel::CopyFor::kServing);
+  ASSERT_TRUE(serving.ok()) << serving.status().ToString();
+  CtrModel& copy = **serving;
+  EXPECT_TRUE(copy.serving_copy());
+  EXPECT_TRUE(copy.can_learn()) << "a learning clone of it can";
+  EXPECT_FALSE(copy.learns_in_place());
+  std::vector<float> a(test.size()), b(test.size());
+  model->Predict(test, a);
+  copy.Predict(test, b);
+  EXPECT_EQ(a, b);
+  const CtrModel::TableBytes full = model->EmbeddingBytes(), bare = copy.EmbeddingBytes();
+  EXPECT_EQ(bare.values, full.values);
+  if (full.values > 0) {  // FM, DeepFM, DCN-v2: only the rows' step counts are left
+    EXPECT_EQ(bare.optimizer, full.values / static_cast<size_t>(SmallOptions(GetParam()).embed_dim));
+  }
+  const size_t f = static_cast<size_t>(model->num_fields());
+  std::vector<uint32_t> rows(f);
+  for (size_t j = 0; j < f; ++j) rows[j] = model->RowOf(train.features[j]);
+  const std::vector<float> one(1, 1.0f);
+  const Result<double> refused = copy.LearnEncoded(rows.data(), one);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("serving copy"), std::string::npos);
+  std::vector<uint32_t> out(1);
+  const std::vector<uint64_t> id(1, train.features[0]);
+  EXPECT_FALSE(copy.ObserveOnline(id, 1, out).ok());
+  EXPECT_EQ(copy.ExpireOnline(1000, 1), 0u);
+  copy.Predict(test, b);
+  EXPECT_EQ(a, b) << "refused calls changed nothing";
+  auto from_copy = copy.Clone();
+  auto from_source = model->Clone();
+  ASSERT_TRUE(from_copy.ok() && from_source.ok());
+  EXPECT_FALSE((*from_copy)->serving_copy());
+  for (CtrModel* m : {from_copy->get(), from_source->get()}) {
+    for (int step = 0; step < 3; ++step) ASSERT_TRUE(m->LearnEncoded(rows.data(), one).ok());
+  }
+  (*from_copy)->Predict(test, a);
+  (*from_source)->Predict(test, b);
+  EXPECT_EQ(a, b);
+}
+
 TEST_P(CtrModelFileTest, CorruptOrTruncatedFileIsRejected) {
   const CtrDataset train = SyntheticSet(1000, 13);
   auto model = FitSmall(GetParam(), train, 1);
