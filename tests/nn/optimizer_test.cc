@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <vector>
+
 #include "grad_check.h"
 #include "nn/data_parallel.h"
 
@@ -98,36 +101,59 @@ void AddTwinParams(ParamSet<float>& a, ParamSet<float>& b, Rng& rng) {
   }
 }
 
-TEST(AdamTest, PooledStepEqualsSerialStep) {
-  Rng rng(51);
+// Steps twin parameter sets (AddTwinParams) three times, one with Adam::Step, the other with
+// `step_other`, and checks that the weights agree: to the bit, or within `tolerance`.
+void ExpectTwinStepsAgree(uint64_t seed,
+                          const std::function<void(Adam<float>&, ParamSet<float>&)>& step_other,
+                          float tolerance = 0) {
+  Rng rng(seed);
   ParamSet<float> a, b;
   AddTwinParams(a, b, rng);
   AdamOptions o;
   o.weight_decay = 0.01f;
-  Adam<float> serial(a, o), pooled(b, o);
-  ThreadPool pool(3);
+  Adam<float> whole(a, o), other(b, o);
   for (int s = 0; s < 3; ++s) {
-    serial.Step();
-    pooled.Step(&pool);
+    whole.Step();
+    step_other(other, b);
   }
-  for (int i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].value, b[i].value) << a[i].name;
+  EXPECT_EQ(other.steps(), 3);
+  for (int i = 0; i < a.size(); ++i) {
+    if (tolerance == 0) {
+      EXPECT_EQ(a[i].value, b[i].value) << a[i].name;
+    } else {
+      EXPECT_LT((a[i].value - b[i].value).cwiseAbs().maxCoeff(), tolerance) << a[i].name;
+    }
+  }
+}
+
+TEST(AdamTest, PooledStepEqualsSerialStep) {
+  ThreadPool pool(3);
+  ExpectTwinStepsAgree(51, [&](Adam<float>& adam, ParamSet<float>&) { adam.Step(&pool); });
 }
 
 // BeginStep once, then StepPart on every part (in any order, as workers would) is one Step.
 TEST(AdamTest, StepPartsEqualOneStep) {
-  Rng rng(52);
-  ParamSet<float> a, b;
-  AddTwinParams(a, b, rng);
-  AdamOptions o;
-  o.weight_decay = 0.01f;
-  Adam<float> whole(a, o), parts(b, o);
-  for (int s = 0; s < 3; ++s) {
-    whole.Step();
-    parts.BeginStep();
-    for (int part : {2, 0, 1}) parts.StepPart(part, 3);
-  }
-  EXPECT_EQ(parts.steps(), 3);
-  for (int i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].value, b[i].value) << a[i].name;
+  ExpectTwinStepsAgree(52, [](Adam<float>& adam, ParamSet<float>&) {
+    adam.BeginStep();
+    for (int part : {2, 0, 1}) adam.StepPart(part, 3);
+  });
+}
+
+// StepRange over pieces, each with its own part of a gradient the caller computed, is one Step
+// (up to rounding, as StepRangeSummed below).
+TEST(AdamTest, StepRangeWithTheCallersGradientEqualsStep) {
+  ExpectTwinStepsAgree(
+      54,
+      [](Adam<float>& adam, ParamSet<float>& params) {
+        adam.BeginStep();
+        for (int i = 0; i < params.size(); ++i) {
+          const size_t n = static_cast<size_t>(params[i].value.size());
+          const std::vector<float> g(params[i].grad.data(), params[i].grad.data() + n);
+          adam.StepRange(params[i], n / 2, n, g.data() + n / 2);
+          adam.StepRange(params[i], 0, n / 2, g.data());
+        }
+      },
+      1e-6f);
 }
 
 // A fused step over any partition of the elements, with the gradient split over three buffers,
@@ -161,29 +187,6 @@ TEST(AdamTest, StepRangeSummedEqualsReduceThenStep) {
     EXPECT_LT((pa.value - pb.value).cwiseAbs().maxCoeff(), 1e-6f) << "step " << s;
     EXPECT_TRUE(pb.grad.isZero(0.0f));
     EXPECT_TRUE(parts[2].isZero(0.0f));
-  }
-}
-
-// StepRange over pieces, each with its own part of a gradient the caller computed, is one Step.
-TEST(AdamTest, StepRangeWithTheCallersGradientEqualsStep) {
-  Rng rng(54);
-  ParamSet<float> a, b;
-  AddTwinParams(a, b, rng);
-  AdamOptions o;
-  o.weight_decay = 0.01f;
-  Adam<float> whole(a, o), ranges(b, o);
-  for (int s = 0; s < 3; ++s) {
-    whole.Step();
-    ranges.BeginStep();
-    for (int i = 0; i < b.size(); ++i) {
-      const size_t n = static_cast<size_t>(b[i].value.size());
-      const std::vector<float> g(b[i].grad.data(), b[i].grad.data() + n);  // the caller's copy
-      ranges.StepRange(b[i], n / 2, n, g.data() + n / 2);
-      ranges.StepRange(b[i], 0, n / 2, g.data());
-    }
-  }
-  for (int i = 0; i < a.size(); ++i) {
-    EXPECT_LT((a[i].value - b[i].value).cwiseAbs().maxCoeff(), 1e-6f) << a[i].name;
   }
 }
 
