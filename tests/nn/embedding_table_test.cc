@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 namespace freshet::nn {
@@ -237,8 +238,20 @@ TEST(EmbeddingTableTest, LargeTableBehavesAsSmallOne) {
   EXPECT_EQ(Row(*big, 3), Row(*small, 3));
 }
 
+// Rows equal up to rounding, within a few units in the last place: the two update paths evaluate
+// the same expression, but the compiler may fuse a multiply and an add in one and not in the
+// other (it does at -O1, in the sanitizer builds; at -O3 they agree to the bit).
+void ExpectRowsAlike(const std::vector<float>& got, const std::vector<float>& want,
+                     const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t j = 0; j < want.size(); ++j) {
+    EXPECT_NEAR(got[j], want[j], 4e-6f * std::abs(want[j]) + 1e-12f) << what << " [" << j << "]";
+  }
+}
+
 // The unshared update (plain vector loads and stores, width 1 and 16 specialised) is the shared
-// one, to the bit, for every optimizer and width, step counts and weight decay included.
+// one for every optimizer and width, step counts and weight decay included (a decay large enough
+// that a wrong decay term shows).
 TEST(EmbeddingTableTest, UnsharedReadAndUpdateMatchTheAtomicOnes) {
   for (const SparseOptimizer opt :
        {SparseOptimizer::kAdam, SparseOptimizer::kAdagrad, SparseOptimizer::kSgd}) {
@@ -246,21 +259,22 @@ TEST(EmbeddingTableTest, UnsharedReadAndUpdateMatchTheAtomicOnes) {
       EmbeddingTableOptions o;
       o.dim = dim;
       o.optimizer = opt;
-      o.weight_decay = 0.01f;
+      o.weight_decay = 0.5f;
       auto shared = MakeTable(o, 5);
       auto unshared = MakeTable(o, 5);
       std::vector<float> g(static_cast<size_t>(dim)), read(static_cast<size_t>(dim));
+      const std::string what = "optimizer " + std::to_string(static_cast<int>(opt)) + " dim " +
+                               std::to_string(dim);
       for (int step = 0; step < 30; ++step) {
         const auto r = static_cast<uint32_t>(step * 7 % 5);  // rows at different step counts
         for (int j = 0; j < dim; ++j) g[j] = 0.3f * std::sin(0.7f * step + 1.3f * j) - 0.05f;
         shared->ApplyGradientExclusive(r, g);
         unshared->ApplyGradientUnshared(r, g);
         unshared->ReadRowUnshared(r, read);
-        ASSERT_EQ(read, Row(*shared, r)) << "optimizer " << static_cast<int>(opt) << " dim "
-                                         << dim << " step " << step;
+        ExpectRowsAlike(read, Row(*shared, r), what + " step " + std::to_string(step));
         ASSERT_EQ(unshared->update_count(r), shared->update_count(r));
       }
-      for (uint32_t r = 0; r < 5; ++r) EXPECT_EQ(Row(*unshared, r), Row(*shared, r));
+      for (uint32_t r = 0; r < 5; ++r) ExpectRowsAlike(Row(*unshared, r), Row(*shared, r), what);
     }
   }
 }
