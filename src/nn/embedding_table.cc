@@ -25,6 +25,21 @@ float Load(const float& x) {
 }
 void Store(float& x, float v) { std::atomic_ref<float>(x).store(v, std::memory_order_relaxed); }
 
+// One lazy-Adam step of n values w with moments m and v, bias corrections bc1 and bc2 (the row's
+// own step count): the formula of both update paths, on a thread's own copies (Apply) or on the
+// row itself (ApplyGradientUnshared). N: n at compile time where known.
+template <int N>
+void AdamRow(float* w, float* m, float* v, const float* grad, int n,
+             const EmbeddingTableOptions& o, float bc1, float bc2) {
+  using Array = Eigen::Array<float, N, 1>;
+  Eigen::Map<Array> wa(w, n), ma(m, n), va(v, n);
+  const Eigen::Map<const Array> g(grad, n);
+  const float b1 = o.beta1, b2 = o.beta2;
+  ma = b1 * ma + (1.0f - b1) * g;
+  va = b2 * va + (1.0f - b2) * g.square();
+  wa -= o.learning_rate * ((ma / bc1) / ((va / bc2).sqrt() + o.eps) + o.weight_decay * wa);
+}
+
 // Longest bias-correction table: 256 KB, reached only for beta2 above ~0.9996.
 constexpr uint32_t kMaxCorrections = 1u << 16;
 
@@ -291,17 +306,13 @@ void EmbeddingTable::Apply(uint32_t row, std::span<const float> grad, bool exclu
     case SparseOptimizer::kAdam: {
       float* m = w + options_.dim;
       float* v = w + 2 * options_.dim;
-      const float b1 = options_.beta1;
-      const float b2 = options_.beta2;
-      const float eps = options_.eps;
       // The row's own step count: see SparseOptimizer::kAdam.
-      const float bc1 = Correction(correction1_, b1, t);
-      const float bc2 = Correction(correction2_, b2, t);
+      const float bc1 = Correction(correction1_, options_.beta1, t);
+      const float bc2 = Correction(correction2_, options_.beta2, t);
       // The row goes in and out element by element through the relaxed atomics; the arithmetic
       // runs on local copies in between, where it vectorises (sqrt included, which a scalar loop
       // would not: std::sqrt may set errno).
       constexpr int kChunk = 64;
-      using Array = Eigen::Array<float, Eigen::Dynamic, 1>;
       float wc[kChunk], mc[kChunk], vc[kChunk];
       for (int j0 = 0; j0 < options_.dim; j0 += kChunk) {
         const int n = std::min(kChunk, options_.dim - j0);
@@ -310,11 +321,7 @@ void EmbeddingTable::Apply(uint32_t row, std::span<const float> grad, bool exclu
           mc[j] = Load(m[j0 + j]);
           vc[j] = Load(v[j0 + j]);
         }
-        Eigen::Map<Array> wa(wc, n), ma(mc, n), va(vc, n);
-        const Eigen::Map<const Array> g(grad.data() + j0, n);
-        ma = b1 * ma + (1.0f - b1) * g;
-        va = b2 * va + (1.0f - b2) * g.square();
-        wa -= lr * ((ma / bc1) / ((va / bc2).sqrt() + eps) + wd * wa);
+        AdamRow<Eigen::Dynamic>(wc, mc, vc, grad.data() + j0, n, options_, bc1, bc2);
         for (int j = 0; j < n; ++j) {
           Store(m[j0 + j], mc[j]);
           Store(v[j0 + j], vc[j]);
@@ -331,23 +338,6 @@ void EmbeddingTable::ReadRowUnshared(uint32_t row, std::span<float> out) const {
   std::memcpy(out.data(), Block(row), out.size() * sizeof(float));
 }
 
-namespace {
-
-// One lazy-Adam step of a row block [w (n) | m (n) | v (n)] held by one thread: Apply's formula
-// (the same expression, so the same floats), N known at compile time where it is 1 or 16.
-template <int N>
-void AdamRow(float* w, const float* grad, int n, float lr, float wd, float b1, float b2,
-             float eps, float bc1, float bc2) {
-  using Array = Eigen::Array<float, N, 1>;
-  Eigen::Map<Array> wa(w, n), ma(w + n, n), va(w + 2 * n, n);
-  const Eigen::Map<const Array> g(grad, n);
-  ma = b1 * ma + (1.0f - b1) * g;
-  va = b2 * va + (1.0f - b2) * g.square();
-  wa -= lr * ((ma / bc1) / ((va / bc2).sqrt() + eps) + wd * wa);
-}
-
-}  // namespace
-
 void EmbeddingTable::ApplyGradientUnshared(uint32_t row, std::span<const float> grad) {
   assert(row < rows_ && grad.size() == static_cast<size_t>(options_.dim));
   if (options_.optimizer != SparseOptimizer::kAdam) {
@@ -357,18 +347,15 @@ void EmbeddingTable::ApplyGradientUnshared(uint32_t row, std::span<const float> 
   const uint32_t t = ++*Steps(row);
   const float bc1 = Correction(correction1_, options_.beta1, t);
   const float bc2 = Correction(correction2_, options_.beta2, t);
+  // The block is [w | m | v]; widths 16 and 1 (FM / DeepFM rows and linear weights) unrolled.
   const int n = options_.dim;
   float* w = Block(row);
-  const EmbeddingTableOptions& o = options_;
   if (n == 16) {
-    AdamRow<16>(w, grad.data(), n, o.learning_rate, o.weight_decay, o.beta1, o.beta2, o.eps, bc1,
-                bc2);
+    AdamRow<16>(w, w + n, w + 2 * n, grad.data(), n, options_, bc1, bc2);
   } else if (n == 1) {
-    AdamRow<1>(w, grad.data(), n, o.learning_rate, o.weight_decay, o.beta1, o.beta2, o.eps, bc1,
-               bc2);
+    AdamRow<1>(w, w + n, w + 2 * n, grad.data(), n, options_, bc1, bc2);
   } else {
-    AdamRow<Eigen::Dynamic>(w, grad.data(), n, o.learning_rate, o.weight_decay, o.beta1, o.beta2,
-                            o.eps, bc1, bc2);
+    AdamRow<Eigen::Dynamic>(w, w + n, w + 2 * n, grad.data(), n, options_, bc1, bc2);
   }
 }
 

@@ -157,9 +157,9 @@ class EmbeddingTable {
   // For a training phase that owns the table outright (its workers separated by barriers: every
   // row read in one phase, updated in the next, each row by one thread): the same read and the same
   // update, with plain vector loads and stores instead of element-wise atomics (the atomics keep
-  // the compiler from vectorising; a dim-16 Adam update costs about a third as much without
-  // them). REQUIRES, besides the sizes: no other thread writes the table during ReadRowUnshared,
-  // and no other thread reads or writes `row` during ApplyGradientUnshared.
+  // the compiler from vectorising: DeepFM's row phase took half the time without them,
+  // docs/benchmarks.md). REQUIRES, besides the sizes: no other thread writes the table during
+  // ReadRowUnshared, and no other thread reads or writes `row` during ApplyGradientUnshared.
   void ReadRowUnshared(uint32_t row, std::span<float> out) const;
   void ApplyGradientUnshared(uint32_t row, std::span<const float> grad);
   // A hint that `row` (values, and with `for_update` its optimizer state) is about to be used:

@@ -206,11 +206,10 @@ struct FieldNetModel::Workspace {
   // TrainEpoch: the tables are read only in its forward phase, between barriers, so the gather
   // reads them without atomics (EmbeddingTable::ReadRowUnshared).
   bool unshared = false;
-  // TrainEpoch with the bf16 MLP: Backward packs each layer's input and output gradient but leaves
-  // the weight gradient to the dense phase, where each worker computes its own rows of it from
-  // every worker's packed pairs and steps them at once (no per-worker gradient to sum and zero).
-  bool defer_weight_grads = false;
-  std::vector<float> dw;  // those rows of one layer's weight gradient
+  // With the bf16 MLP, Backward packs each layer's input and output gradient (in_pairs, d_pairs)
+  // but leaves the weight gradient to TrainEpoch's dense phase, where each worker computes its own
+  // rows of it from every worker's pairs, into dw, and steps them at once.
+  std::vector<float> dw;
   std::vector<std::vector<uint16_t>> in_rows, in_pairs, d_rows, d_pairs;
 };
 
@@ -419,16 +418,13 @@ double FieldNetModel::Backward(size_t m, const float* labels, float scale, Works
                       : (cross_.empty() ? ws.x0.topRows(rows) : ws.h.back().topRows(rows));
       auto din = l > 0 ? ws.da[l - 1].topRows(rows) : d_deep;
       if (ws.packed != nullptr) {
-        // grads[W] += in^T da and din = da W^T as bf16 products with float sums.
+        // din = da W^T as a bf16 product with float sums; in and da packed for TrainEpoch's
+        // weight gradient in^T da (Workspace::dw).
         const int n_in = mlp_[l].in(), n_out = mlp_[l].out(), mi = static_cast<int>(m);
         const int ld_in = nn::bf16::Pad16(n_in), ld_out = nn::bf16::Pad16(n_out);
         sink[mlp_[l].bias()].row(0) += da.colwise().sum();
         nn::bf16::PackPairs(in.data(), in.outerStride(), mi, n_in, ld_in, ws.in_pairs[l].data());
         nn::bf16::PackPairs(da.data(), da.outerStride(), mi, n_out, ld_out, ws.d_pairs[l].data());
-        if (!ws.defer_weight_grads) {
-          nn::bf16::GemmTransA(ws.in_pairs[l].data(), ld_in, mi, n_in, ws.d_pairs[l].data(),
-                               ld_out, n_out, sink[mlp_[l].weight()].data(), n_out);
-        }
         nn::bf16::PackRowsPadded(da.data(), da.outerStride(), mi, n_out, n_out,
                                  ws.d_rows[l].data());
         nn::bf16::Gemm(ws.d_rows[l].data(), n_out, mi, n_out, ws.packed->wt[l].data(), ld_in, n_in,
@@ -506,10 +502,7 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
   std::optional<PackedMlp> packed;
   if (MlpInBf16(options_, mlp_)) {
     packed.emplace(mlp_, /*training=*/true);
-    for (auto& s : ws) {
-      s->packed = &*packed;
-      s->defer_weight_grads = true;
-    }
+    for (auto& s : ws) s->packed = &*packed;
   }
   // The dense step, shared out by rows: each parameter's rows split into near-equal pieces of
   // whole row pairs (a one-row parameter, a bias, goes whole to one worker), so that a worker
@@ -658,7 +651,7 @@ double FieldNetModel::TrainEpoch(const uint32_t* rows, std::span<const float> la
         for (const DenseRange& d : dense[w]) {
           const auto cols = static_cast<size_t>(d.param->value.cols());
           if (d.layer >= 0) {
-            // An MLP weight (deferred by Backward): its rows [row_begin, row_end) of in^T da,
+            // An MLP weight (left by Backward): its rows [row_begin, row_end) of in^T da,
             // summed over the workers' samples in worker order, as their sinks were.
             const auto l = static_cast<size_t>(d.layer);
             const int n_out = mlp_[l].out();
